@@ -1,0 +1,36 @@
+"""The `socialpulse` command line: one Typer app; each layer contributes its own sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="socialpulse",
+    help="SocialPulse: real-time recommendations and marketing triggers from Kafka events.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print every setting, its environment variable, default and meaning."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from socialpulse.streams.settings import Settings
+
+    table = Table("environment variable", "default", "meaning")
+    for row in Settings.documentation():
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _register() -> None:
+    # Sub-apps are added here, one line each, so every layer owns its own commands.
+    pass
+
+
+def main() -> None:
+    _register()
+    app()

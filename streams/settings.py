@@ -1,0 +1,96 @@
+"""One frozen settings object, read from the environment once by the entry point.
+
+Every field names its environment variable (``SOCIALPULSE_`` + the field name in upper case).
+Nothing else in the code base reads ``os.environ``: settings are passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "SOCIALPULSE_"
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value the engine cannot use."""
+
+
+class Settings(BaseModel):
+    """Engine configuration. Construct directly in tests; use :meth:`from_env` in entry points."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- Kafka ---------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,...].")
+    topic_prefix: str = Field("", description="Prefix added to every topic name (e.g. 'staging.').")
+    partitions: int = Field(4, ge=1, description="Partitions for topics created by `socialpulse topics create`.")
+    replication_factor: int = Field(1, ge=1, description="Replication factor for created topics.")
+    schema_registry_url: str | None = Field(
+        None,
+        description="Confluent-compatible schema registry URL; unset means Avro single-object encoding.",
+    )
+
+    # --- Worker --------------------------------------------------------------------------------
+    app_id: str = Field("socialpulse", description="Faust app id: consumer group and changelog prefix.")
+    store: str = Field("rocksdb://", description="Table store: 'rocksdb://' or 'memory://'.")
+    data_dir: Path = Field(Path("./.cache/worker"), description="Where RocksDB tables and worker state live.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="Faust processing guarantee."
+    )
+    web_host: str = Field("127.0.0.1", description="Host the worker's web server binds to.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server (0 = free port).")
+    batch_size: int = Field(500, ge=1, description="Max events an agent takes per batch.")
+    batch_within_s: float = Field(0.05, gt=0, description="Max seconds an agent waits to fill a batch.")
+
+    # --- State bounds (memory is bounded by these, never by traffic) ---------------------------
+    history_len: int = Field(50, ge=1, description="Events kept per user history.")
+    neighbours_per_item: int = Field(50, ge=1, description="Co-occurring items kept per item.")
+    user_ttl_s: float = Field(30 * 86400, gt=0, description="Seconds of inactivity before user state expires.")
+    decay_half_life_s: float = Field(7 * 86400, gt=0, description="Half-life of co-occurrence and trend decay.")
+    max_text_chars: int = Field(5000, ge=1, description="Longest review text accepted before dead-lettering.")
+    max_future_skew_s: float = Field(300, ge=0, description="How far in the future a timestamp may be.")
+
+    # --- Recommending --------------------------------------------------------------------------
+    rec_k: int = Field(10, ge=1, description="Items per recommendation.")
+    rec_max_per_category: int = Field(3, ge=1, description="Diversity cap: items per category in one list.")
+    rec_debounce_ms: int = Field(200, ge=0, description="Min milliseconds between recommendations per user.")
+
+    # --- Observability -------------------------------------------------------------------------
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics from the worker.")
+    log_json: bool = Field(False, description="Write logs as JSON lines.")
+    log_level: str = Field("INFO", description="Log level.")
+    debug_pii: bool = Field(False, description="Log raw user ids (otherwise they are hashed).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``SOCIALPULSE_*`` variables once; unknown ``SOCIALPULSE_`` names are an error."""
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        known = {ENV_PREFIX + name.upper(): name for name in cls.model_fields}
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX) or key in _NOT_SETTINGS:
+                continue
+            if key not in known:
+                raise SettingsError(f"unknown setting {key}; known: {', '.join(sorted(known))}")
+            values[known[key]] = value
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(str(exc)) from exc
+
+    @classmethod
+    def documentation(cls) -> list[tuple[str, str, str]]:
+        """(environment variable, default, description) for every setting: the README table."""
+        rows = []
+        for name, field in cls.model_fields.items():
+            rows.append((ENV_PREFIX + name.upper(), repr(field.default), field.description or ""))
+        return rows
+
+
+# Variables with our prefix that configure tools rather than the engine.
+_NOT_SETTINGS = frozenset({"SOCIALPULSE_CACHE_DIR", "SOCIALPULSE_KAFKA_VERSION", "SOCIALPULSE_JAVA_HOME"})
