@@ -11,6 +11,7 @@ state file (``socialpulse kafka stop``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -412,19 +413,15 @@ def stop_pids(
 ) -> None:
     """SIGTERM each PID, wait up to ``timeout_s`` for all to exit, then SIGKILL the rest."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout_s
     while any(_alive(p, procs) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids:
         if _alive(pid, procs):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     for p in procs or []:
         if p is not None and p.pid in pids:
             p.wait()
