@@ -28,7 +28,9 @@ def show_config() -> None:
 
 def _register() -> None:
     # Sub-apps are added here, one line each, so every layer owns its own commands.
-    pass
+    from .worker import worker_command
+
+    app.command("worker")(worker_command)
 
 
 def main() -> None:
