@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import fastavro
+
 from socialpulse.schemas import registry
 from socialpulse.schemas.records import RECORD_TYPES, Record, to_millis
 
