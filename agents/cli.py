@@ -31,6 +31,10 @@ def _register() -> None:
     from .worker import worker_command
 
     app.command("worker")(worker_command)
+    from socialpulse.deploy.cli import kafka_app, registry_app
+
+    app.add_typer(kafka_app)
+    app.add_typer(registry_app)
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from types import TracebackType
 
 from socialpulse.deploy.maven import cache_dir, kafka_lib
 
-__all__ = ["KafkaStartError", "LocalKafka", "find_java", "free_port", "stop_pids"]
+__all__ = ["KafkaStartError", "LocalKafka", "find_java", "free_port", "pid_alive", "stop_pids"]
 
 _LOG4J2 = """\
 status = warn
@@ -199,7 +199,7 @@ class LocalKafka:
 
     def stop(self, timeout_s: float = 30.0, *, cleanup: bool = True) -> None:
         """SIGTERM every node (controlled shutdown), SIGKILL what is left after ``timeout_s``."""
-        stop_pids([p for p in self.pids if _alive(p, self._procs)], timeout_s, procs=self._procs)
+        stop_pids([p for p in self.pids if pid_alive(p, self._procs)], timeout_s, procs=self._procs)
         self.pids = []
         if self.state_file is not None:
             self.state_file.unlink(missing_ok=True)
@@ -381,7 +381,7 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _alive(pid: int, procs: list[subprocess.Popen[bytes] | None] | None = None) -> bool:
+def pid_alive(pid: int, procs: list[subprocess.Popen[bytes] | None] | None = None) -> bool:
     for p in procs or []:
         if p is not None and p.pid == pid:
             return p.poll() is None
@@ -416,10 +416,10 @@ def stop_pids(
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while any(_alive(p, procs) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p, procs) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids:
-        if _alive(pid, procs):
+        if pid_alive(pid, procs):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     for p in procs or []:

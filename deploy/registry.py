@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
 from socialpulse.deploy.kafka import find_java, free_port, stop_pids, write_state
 from socialpulse.deploy.maven import APICURIO_VERSION, apicurio_home
 
