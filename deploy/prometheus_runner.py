@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
+
 from socialpulse.deploy.prometheus_config import PROMETHEUS_DIR, render_config
 
 __all__ = ["LocalPrometheus", "PrometheusError", "free_port"]

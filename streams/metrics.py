@@ -196,9 +196,7 @@ class Metrics:
             return
         r = self.registry
         p = PREFIX
-        self.events_consumed = Counter(
-            p + "events_consumed", "Events taken from a topic.", ["topic"], registry=r
-        )
+        self.events_consumed = Counter(p + "events_consumed", "Events taken from a topic.", ["topic"], registry=r)
         self.events_failed = Counter(
             p + "events_failed",
             "Events whose processing failed (dead-lettered or fallen back).",
@@ -381,9 +379,7 @@ class Metrics:
 
     def suppressed(self, campaign: object, reason: str) -> None:
         if self.enabled:
-            self.triggers_suppressed.labels(
-                self.campaign(campaign), _enum_label(reason, SUPPRESSION_REASONS)
-            ).inc()
+            self.triggers_suppressed.labels(self.campaign(campaign), _enum_label(reason, SUPPRESSION_REASONS)).inc()
 
     def set_prequential(self, model: str, k: int, hit_rate: float, ndcg: float) -> None:
         if self.enabled:

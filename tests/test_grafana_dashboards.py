@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
+
 from socialpulse.deploy.grafana_dashboards import (
     DASHBOARDS,
     DATASOURCE_UID,

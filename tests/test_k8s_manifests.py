@@ -9,6 +9,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+
 from socialpulse.deploy.prometheus_config import JOB, WORKER_PORT
 from socialpulse.streams.settings import Settings
 

@@ -4,6 +4,7 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
+
 from socialpulse.streams.metrics import (
     CAMPAIGNS,
     DEAD_LETTER_REASONS,

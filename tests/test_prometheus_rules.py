@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from socialpulse.deploy.prometheus_config import JOB, PROMETHEUS_DIR, render_config
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
