@@ -35,6 +35,11 @@ def _register() -> None:
 
     app.add_typer(kafka_app)
     app.add_typer(registry_app)
+    from socialpulse.streams.cli import produce_command, tail_command, topics_app
+
+    app.add_typer(topics_app, name="topics")
+    app.command("produce")(produce_command)
+    app.command("tail")(tail_command)
 
 
 def main() -> None:
