@@ -189,9 +189,11 @@ def test_disabled_records_nothing_and_costs_little() -> None:
             m.observe_end_to_end(0.01)
         return time.perf_counter() - start
 
-    cost(on), cost(off)  # warm up
-    assert cost(off) < cost(on) / 3
-    assert cost(off) / (2 * n) < 2e-6  # well under 2 µs per call
+    # Best of three: a busy CI machine slows single runs, never the fastest one much.
+    off_s = min(cost(off) for _ in range(3))
+    on_s = min(cost(on) for _ in range(3))
+    assert off_s < on_s / 3
+    assert off_s / (2 * n) < 2e-6  # well under 2 µs per call
 
 
 def test_from_settings() -> None:
