@@ -20,16 +20,35 @@ import heapq
 import json
 import math
 import random
+import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from socialpulse.schemas.records import Click, ClickSource, Item, Purchase, PurchaseLine, Record, Review, Social
+import typer
 
-__all__ = ["GroundTruth", "SimConfig", "Simulation", "generate"]
+from socialpulse.schemas.records import (
+    RECORD_TYPES,
+    Click,
+    ClickSource,
+    Item,
+    Purchase,
+    PurchaseLine,
+    Record,
+    Review,
+    Social,
+)
+
+from .topics import BEHAVIOUR_TOPICS, TOPICS, TopicSpec, topic_name
+
+if TYPE_CHECKING:
+    from .clients import Sender
+    from .settings import Settings
+
+__all__ = ["GroundTruth", "SimConfig", "Simulation", "generate", "produce", "read_jsonl", "write_jsonl"]
 
 _CATEGORY_NAMES = (
     "Fashion", "Shoes", "Beauty", "Electronics", "Home", "Kitchen", "Toys", "Sports", "Books", "Garden",
@@ -479,3 +498,124 @@ def category_counts(records: list[Record], kinds: tuple[type[Record], ...] = (Pu
         elif isinstance(rec, Click) and Click in kinds:
             counts.setdefault(rec.user_id, Counter())[category[rec.item_id]] += 1
     return counts
+
+
+# --- Kafka edge and files (shared with streams.replay) --------------------------------------------
+def _route(record: Record) -> TopicSpec:
+    for name in (*BEHAVIOUR_TOPICS, "items"):
+        spec = TOPICS[name]
+        if isinstance(record, spec.record_type):
+            return spec
+    raise TypeError(f"no input topic carries {type(record).__name__}")
+
+
+class _Pacer:
+    """Sleeps so that records go out at ``rate`` per second or at ``speedup`` x their event time."""
+
+    def __init__(self, rate: float | None, speedup: float | None) -> None:
+        if (rate is not None and rate <= 0) or (speedup is not None and speedup <= 0):
+            raise ValueError("rate and speedup must be > 0")
+        self.rate, self.speedup = rate, speedup
+        self.start = time.monotonic()
+        self.first_ts: int | None = None
+        self.count = 0
+
+    def wait(self, record: Record) -> None:
+        if self.rate is not None:
+            target = self.start + self.count / self.rate
+        elif self.speedup is not None:
+            ts = getattr(record, "timestamp", None)
+            if ts is None:
+                return
+            if self.first_ts is None:
+                self.first_ts = ts
+            target = self.start + (ts - self.first_ts) / 1000.0 / self.speedup
+        else:
+            return
+        self.count += 1
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def produce(
+    records: Iterable[Record],
+    settings: Settings,
+    rate: float | None = None,
+    *,
+    speedup: float | None = None,
+    total: int | None = None,
+    sender: Sender | None = None,
+    progress: bool = True,
+    description: str = "producing",
+) -> int:
+    """Send each record to its input topic (clicks, purchases, reviews, social, items), keyed per the catalogue.
+
+    ``rate`` paces to that many records per second, ``speedup`` replays event time that many
+    times faster; neither means as fast as possible. Returns the number of records delivered;
+    raises :class:`~socialpulse.streams.clients.DeliveryError` if any delivery failed.
+    """
+    from tqdm import tqdm
+
+    from .clients import Sender, make_producer
+    from .serde import AvroSerde
+
+    if sender is None:
+        sender = Sender(make_producer(settings), AvroSerde.from_settings(settings))
+    pacer = _Pacer(rate, speedup)
+    names: dict[str, str] = {}
+    with tqdm(total=total, desc=description, unit="ev", disable=not progress, mininterval=0.5) as bar:
+        for record in records:
+            pacer.wait(record)
+            spec = _route(record)
+            topic = names.get(spec.name) or names.setdefault(spec.name, topic_name(spec, settings))
+            sender.send(topic, spec.key_of(record), record)
+            bar.update(1)
+    return sender.flush()
+
+
+def write_jsonl(records: Iterable[Record], path: str | Path) -> int:
+    """One ``{"type": "Click", "record": {...}}`` object per line; returns the count."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps({"type": type(record).__name__, "record": record.to_avro()}, ensure_ascii=False))
+            out.write("\n")
+            count += 1
+    return count
+
+
+def read_jsonl(path: str | Path) -> Iterator[Record]:
+    """Inverse of :func:`write_jsonl`."""
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                data = json.loads(line)
+                yield RECORD_TYPES[data["type"]].from_avro(data["record"])
+
+
+def simulate_command(
+    users: int = typer.Option(1000, help="Number of users."),
+    items: int = typer.Option(500, help="Number of items."),
+    categories: int = typer.Option(20, help="Number of categories."),
+    events: int = typer.Option(100_000, help="Total records, catalogue and follow graph included."),
+    seed: int = typer.Option(7, help="Random seed: same seed, same stream."),
+    start_ms: int = typer.Option(SimConfig.start_ms, help="Timestamp of the first record (ms since epoch)."),
+    rate: float | None = typer.Option(None, help="Records per second (default: as fast as possible)."),
+    truth: Path | None = typer.Option(None, help="Write the ground truth (tastes, categories, stock) here as JSON."),
+    out: Path | None = typer.Option(None, help="Write JSON lines here instead of producing to Kafka."),
+) -> None:
+    """Generate simulated social-commerce traffic and produce it to the input topics."""
+    cfg = SimConfig(users=users, items=items, categories=categories, events=events, seed=seed, start_ms=start_ms)
+    sim = Simulation(cfg)
+    if out is not None:
+        from tqdm import tqdm
+
+        count = write_jsonl(tqdm(sim.records(), total=events, desc="simulating", unit="ev"), out)
+    else:
+        from .settings import Settings
+
+        count = produce(sim.records(), Settings.from_env(), rate, total=events, description="simulating")
+    if truth is not None:
+        sim.truth().write(truth)
+    typer.echo(f"{count} records {'written to ' + str(out) if out else 'produced'}")
