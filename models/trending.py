@@ -1,0 +1,76 @@
+"""Decayed popularity per item, and bounded trending lists, global and per category.
+
+Keys: ``p:<item>`` = ``{"t": [weight, last_ts], "a": {...}}`` holds the item's own decayed popularity (every
+positive interaction adds its weight, half-life ``trending_half_life_ms``). ``t:global`` and ``t:cat:<category>``
+= ``{"e": {item: [weight, last_ts]}, "a": {...}}`` copy the item's current popularity on each of its events;
+they hold at most ``2 * trending_k`` entries and prune to the ``trending_k`` heaviest. An evicted item comes
+back with its full popularity on its next event, since the value is copied from ``p:``, not accumulated.
+"""
+
+from __future__ import annotations
+
+from ._state import APPLIED, Store, add_decayed, already_applied, mark_applied, prune, top_by_weight
+from .config import ModelConfig
+from .interactions import Interaction
+
+ITEM = "p:"
+GLOBAL = "t:global"
+CATEGORY = "t:cat:"
+
+
+def list_key(category: str | None) -> str:
+    return CATEGORY + category if category else GLOBAL
+
+
+def _popularity(store: Store, it: Interaction, w: float, cfg: ModelConfig) -> list:
+    k = ITEM + it.item_id
+    value = store.get(k)
+    pos = it.pos
+    if value is None:
+        value = {"t": None, APPLIED: {}}
+    elif already_applied(value, it.source, pos):
+        return value["t"]
+    value["t"] = add_decayed(value["t"], w, it.ts_ms, cfg.trending_half_life_ms)
+    mark_applied(value, it.source, pos)
+    store[k] = value
+    return value["t"]
+
+
+def _upsert(store: Store, k: str, it: Interaction, entry: list, cfg: ModelConfig) -> bool:
+    value = store.get(k)
+    pos = it.pos
+    if value is None:
+        value = {"e": {}, APPLIED: {}}
+    elif already_applied(value, it.source, pos):
+        return False
+    value["e"][it.item_id] = list(entry)
+    if len(value["e"]) > 2 * cfg.trending_k:
+        value["e"] = prune(value["e"], it.ts_ms, cfg.trending_half_life_ms, cfg.trending_k)
+    mark_applied(value, it.source, pos)
+    store[k] = value
+    return True
+
+
+def update(store: Store, it: Interaction, cfg: ModelConfig) -> int:
+    """Add a positive interaction to the item's popularity and its lists; returns list keys written."""
+    w = cfg.weight(it.kind, it.stars)
+    if w <= 0:
+        return 0
+    entry = _popularity(store, it, w, cfg)
+    written = int(_upsert(store, GLOBAL, it, entry, cfg))
+    if it.category:
+        written += _upsert(store, CATEGORY + it.category, it, entry, cfg)
+    return written
+
+
+def trending(store: Store, category: str | None = None, now_ms: int = 0, k: int = 10,
+             cfg: ModelConfig | None = None) -> list[tuple[str, float]]:
+    """Top ``k`` ``(item, decayed popularity at now_ms)`` of the category (global when None).
+
+    Popularity desc, then item id asc; ``k`` is capped at ``trending_k``.
+    """
+    cfg = cfg or ModelConfig()
+    value = store.get(list_key(category))
+    if value is None:
+        return []
+    return top_by_weight(value["e"], now_ms, cfg.trending_half_life_ms, min(k, cfg.trending_k))
