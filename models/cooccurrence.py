@@ -42,8 +42,11 @@ def pair_increments(
     Only history entries ordered strictly before ``it`` count, so the result is the same whether or not
     ``it`` itself is already in ``history`` (replay).
     """
-    order = it.order_key
-    before = [e for e in history if (e[TS], e[SOURCE], e[POS]) < order]
+    hist = history if isinstance(history, list) else list(history)
+    if hist and (hist[-1][TS], hist[-1][SOURCE], hist[-1][POS]) >= it.order_key:
+        before = [e for e in hist if (e[TS], e[SOURCE], e[POS]) < it.order_key]
+    else:  # the usual case: nothing at or after the event
+        before = hist
     strength = _strengths(before)
     a = strength.get(it.item_id, 0.0)
     b = max(a, cfg.weight(it.kind, it.stars))

@@ -59,7 +59,8 @@ def vector(store: Store, user: str) -> dict[str, float]:
     return {i: w for i, w in item_scores(prof["h"]).items() if w != 0}
 
 
-def similar_users(store: Store, user: str, now_ms: int, cfg: ModelConfig, k: int = 20) -> list[tuple[str, float]]:
+def similar_users(store: Store, user: str, now_ms: int, cfg: ModelConfig, k: int = 20,
+                  _vectors: dict[str, dict[str, float]] | None = None) -> list[tuple[str, float]]:
     """Up to ``k`` ``(user, cosine > 0)``, similarity desc then user id asc.
 
     Reads at most ``cf_candidate_users`` other profiles: those sharing the most positive items with ``user``.
@@ -76,7 +77,10 @@ def similar_users(store: Store, user: str, now_ms: int, cfg: ModelConfig, k: int
     if not overlap:
         return []
     pool = sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.cf_candidate_users]
-    sims = [(v, cosine(mine, vector(store, v))) for v, _ in pool]
+    vectors = {} if _vectors is None else _vectors
+    for v, _ in pool:
+        vectors[v] = vector(store, v)
+    sims = [(v, cosine(mine, vectors[v])) for v, _ in pool]
     sims = [(v, s) for v, s in sims if s > 0]
     sims.sort(key=lambda kv: (-kv[1], kv[0]))
     return sims[:k]
@@ -91,8 +95,9 @@ def candidates(store: Store, user: str, now_ms: int, cfg: ModelConfig) -> list[t
     prof = profile(store, user)
     seen = {e[0] for e in prof["h"]} if prof else set()
     scores: dict[str, float] = {}
-    for v, sim in similar_users(store, user, now_ms, cfg, cfg.similar_users):
-        for item, r in vector(store, v).items():
+    vectors: dict[str, dict[str, float]] = {}
+    for v, sim in similar_users(store, user, now_ms, cfg, cfg.similar_users, vectors):
+        for item, r in vectors[v].items():
             if r > 0 and item not in seen:
                 scores[item] = scores.get(item, 0.0) + sim * r
     out = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -95,22 +95,30 @@ def history_before(store: Store, user: str, source: str, offset: int, ts_ms: int
         return []
     pos = position(offset, line)
     if ts_ms is not None:
-        order = (ts_ms, source, pos)
-        return [e for e in prof["h"] if _order(e) < order]
+        return before(prof["h"], (ts_ms, source, pos))
     return [e for e in prof["h"] if not (e[SOURCE] == source and e[POS] >= pos)]
+
+
+def before(history: list[list], order: tuple[int, str, int]) -> list[list]:
+    """The prefix of a sorted ``history`` ordered strictly before ``order`` (scans back from the end)."""
+    i = len(history)
+    while i > 0 and _order(history[i - 1]) >= order:
+        i -= 1
+    return history[:i]
 
 
 def item_scores(history: Iterable[list]) -> dict[str, float]:
     """The user's preference per item: their latest review's weight if any, else their strongest action."""
     scores: dict[str, float] = {}
     reviewed: set[str] = set()
-    for e in history:  # in event order, so the latest review wins
-        item, w = e[ITEM], e[WEIGHT]
-        if e[KIND] == "review":
+    for item, kind, w, *_ in history:  # in event order, so the latest review wins
+        if kind == "review":
             scores[item] = w
             reviewed.add(item)
         elif item not in reviewed:
-            scores[item] = max(scores.get(item, w), w)
+            old = scores.get(item)
+            if old is None or w > old:
+                scores[item] = w
     return scores
 
 

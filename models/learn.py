@@ -1,0 +1,69 @@
+"""One call that feeds an interaction to every statistic, and the periodic sweep that enforces key caps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import cooccurrence, trending, user_cf, user_state
+from ._state import Store, value_at
+from .config import ModelConfig
+from .interactions import Interaction
+
+
+def learn_one(store: Store, it: Interaction, cfg: ModelConfig) -> int:
+    """Apply ``it`` to the profile, co-occurrence, trending and user-CF index; returns keys written.
+
+    Every key checks its own replay position, so after a crash that wrote some keys and not others,
+    replaying the event completes the rest and changes nothing already done (0 when fully applied).
+    """
+    history = user_state.history_before(store, it.user_id, it.source, it.offset, it.ts_ms, it.line)
+    written = int(user_state.apply_interaction(store, it, cfg))
+    written += cooccurrence.update(store, it, history, cfg)
+    written += trending.update(store, it, cfg)
+    written += user_cf.update(store, it, cfg)
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class SweepStats:
+    users_removed: int
+    items_removed: int
+
+
+_ITEM_PREFIXES = (cooccurrence.MASS, trending.ITEM, cooccurrence.ROW, user_cf.INDEX)
+
+
+def expire_items(store: Store, now_ms: int, cfg: ModelConfig) -> list[str]:
+    """Forget items whose decayed mass fell under ``min_mass``, then the lightest over ``max_items_tracked``.
+
+    An item's mass is its co-occurrence mass (``n:``) plus its popularity (``p:``), decayed to ``now_ms``;
+    forgetting deletes its ``n:``, ``p:``, ``c:`` and ``iu:`` keys (neighbour rows pointing at it decay out).
+    Scans the store; call it on a timer. Returns the removed items, sorted.
+    """
+    masses: dict[str, float] = {}
+    for k in list(store):
+        if k.startswith(cooccurrence.MASS):
+            v = store[k]["m"]
+            item = k[len(cooccurrence.MASS):]
+            masses[item] = masses.get(item, 0.0) + (value_at(v, now_ms, cfg.half_life_ms) if v else 0.0)
+        elif k.startswith(trending.ITEM):
+            v = store[k]["t"]
+            item = k[len(trending.ITEM):]
+            masses[item] = masses.get(item, 0.0) + (value_at(v, now_ms, cfg.trending_half_life_ms) if v else 0.0)
+        elif k.startswith(cooccurrence.ROW) or k.startswith(user_cf.INDEX):  # orphans count as mass 0
+            masses.setdefault(k[k.index(":") + 1:], 0.0)
+    drop = {i for i, m in masses.items() if m < cfg.min_mass}
+    alive = sorted((m, i) for i, m in masses.items() if i not in drop)
+    if len(alive) > cfg.max_items_tracked:
+        drop.update(i for _, i in alive[: len(alive) - cfg.max_items_tracked])
+    for item in drop:
+        for prefix in _ITEM_PREFIXES:
+            store.pop(prefix + item, None)
+    return sorted(drop)
+
+
+def sweep(store: Store, now_ms: int, cfg: ModelConfig) -> SweepStats:
+    """``expire_users`` then ``expire_items``: what keeps the number of keys within the config caps."""
+    users = user_state.expire_users(store, now_ms, cfg)
+    items = expire_items(store, now_ms, cfg)
+    return SweepStats(len(users), len(items))
