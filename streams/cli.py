@@ -55,18 +55,30 @@ def topics_create_command() -> None:
 
 @topics_app.command("list")
 def topics_list_command() -> None:
-    """Show every catalogue topic: record type, key, partitions (actual/configured), cleanup."""
-    from rich.console import Console
-    from rich.table import Table
+    """Show every catalogue topic: record type, key, partitions (actual/configured), cleanup, retention.
 
+    A table on a terminal; tab-separated lines with a header when piped."""
     settings = _settings()
-    table = Table("topic", "record", "key", "partitions", "cleanup", "retention")
+    header = ("topic", "record", "key", "partitions", "cleanup", "retention")
+    rows = []
     for state in describe_topics(settings):
         spec = state.spec
         actual = "missing" if state.partitions is None else str(state.partitions)
-        partitions = f"{actual}/{state.expected_partitions}"
         retention = "-" if spec.retention_ms is None else f"{spec.retention_ms / 86_400_000:g}d"
-        table.add_row(state.name, spec.record_type.__name__, spec.key, partitions, spec.cleanup, retention)
+        rows.append(
+            (state.name, spec.record_type.__name__, spec.key, f"{actual}/{state.expected_partitions}", spec.cleanup,
+             retention)
+        )
+    if not sys.stdout.isatty():
+        for row in (header, *rows):
+            typer.echo("\t".join(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
