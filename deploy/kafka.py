@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from socialpulse.deploy.maven import cache_dir, kafka_lib
 
@@ -285,7 +286,8 @@ class LocalKafka:
             out, _ = proc.communicate(timeout=120)
             if proc.returncode != 0:
                 raise KafkaStartError(
-                    f"formatting KRaft storage for node {node.node_id} failed (exit {proc.returncode}):\n"
+                    f"formatting KRaft storage for node {node.node_id} failed (exit {proc.returncode}); "
+                    f"config in {node.config}:\n"
                     + out.decode(errors="replace")[-4000:]
                 )
 
@@ -322,7 +324,8 @@ class LocalKafka:
             # Cheap TCP checks first; an AdminClient against closed ports only logs errors.
             if all(_port_open(n.broker_port) for n in self._nodes):
                 if admin is None:
-                    admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": quiet})
+                    conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap, "logger": quiet}
+                    admin = AdminClient(conf)  # "logger" is a documented key the type stubs lack
                 try:
                     md = admin.list_topics(timeout=2)
                     if len(md.brokers) == self.nodes:
