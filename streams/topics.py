@@ -11,6 +11,7 @@ breaks that, so ``create_topics`` refuses a catalogue whose existing behaviour t
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -182,6 +183,7 @@ def create_topics(
     states = describe_topics(settings, admin, timeout_s)
     result: dict[str, Literal["created", "exists"]] = {}
     new = []
+    raced: set[str] = set()
     for state in states:
         if state.exists:
             result[state.name] = "exists"
@@ -202,11 +204,25 @@ def create_topics(
                 result[name] = "created"
             except KafkaException as exc:
                 if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    result[name] = "exists"  # created concurrently by someone else
+                    result[name] = "exists"  # created meanwhile, or not yet in the metadata we read
+                    raced.add(name)
                 else:
                     raise TopicError(f"could not create topic {name}: {exc}") from exc
+    if raced:  # their partition counts are unknown: read them back before checking co-partitioning
+        states = _describe_until_visible(settings, admin, raced, timeout_s)
     _check_co_partitioned(states)
     return {state.name: result[state.name] for state in states}
+
+
+def _describe_until_visible(
+    settings: Settings, admin: AdminClient, names: set[str], timeout_s: float
+) -> list[TopicState]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        states = describe_topics(settings, admin, timeout_s)
+        if all(s.exists for s in states if s.name in names) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.2)
 
 
 def _check_co_partitioned(states: list[TopicState]) -> None:
