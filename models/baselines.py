@@ -57,7 +57,7 @@ class _TopScores:
             self._worst = None
 
     def best(self, k: int, exclude: Collection[str] = ()) -> list[str]:
-        ranked = sorted(self.top.items(), key=lambda kv: (-kv[1], kv[0]))
+        ranked = heapq.nsmallest(k + len(exclude), self.top.items(), key=lambda kv: (-kv[1], kv[0]))
         out = [item for item, _ in ranked if item not in exclude][:k]
         if len(out) < k and len(self.top) < len(self.scores):  # many exclusions: fall back to a full scan
             ranked = heapq.nsmallest(k + len(exclude), self.scores.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -125,9 +125,10 @@ class ItemKNN:
     """Item-to-item co-occurrence cosine over users' recent histories.
 
     Two items co-occur when one user interacts with both within ``window`` consecutive distinct
-    items. ``sim(i, j) = co(i, j) / sqrt(n(i) n(j))`` with ``n`` the interaction counts. A user's
-    list scores candidates by summed similarity to their last ``query`` items, then fills up with
-    popularity. Neighbours per item are capped (the weakest is dropped).
+    items (a window of 2 pairs each item with the one before it).
+    ``sim(i, j) = co(i, j) / sqrt(n(i) n(j))`` with ``n`` the interaction counts. A user's list
+    scores candidates by summed similarity to their last ``query`` items, then fills up with popularity.
+    Neighbours per item are capped (the weakest is dropped).
 
     >>> knn = ItemKNN()
     >>> for user, item in [("u", "a"), ("u", "b"), ("v", "a"), ("v", "b"), ("w", "a"), ("w", "c")]:
@@ -157,7 +158,7 @@ class ItemKNN:
         self.history[user] = hist
         if hist and hist[-1] == item:
             return
-        for other in set(hist):
+        for other in set(list(hist)[1 - self.window :] if self.window > 1 else ()):
             if other != item:
                 self._bump(item, other)
                 self._bump(other, item)
@@ -179,11 +180,13 @@ class ItemKNN:
         scores: dict[str, float] = {}
         hist = self.history.get(user)
         recent = list(hist)[-self.query :] if hist else []
+        counts = self.counts
         for seed in recent:
-            for other in self.co.get(seed, {}):
+            norm = math.sqrt(counts[seed])
+            for other, co in self.co.get(seed, {}).items():
                 if other not in exclude:
-                    scores[other] = scores.get(other, 0.0) + self.similarity(seed, other)
-        ranked = [i for i, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))][:k]
+                    scores[other] = scores.get(other, 0.0) + co / (norm * math.sqrt(counts[other]))
+        ranked = [i for i, _ in heapq.nsmallest(k, scores.items(), key=lambda kv: (-kv[1], kv[0]))]
         if len(ranked) < k:
             taken = set(ranked) | set(exclude)
             ranked += self._popular.recommend(user, k - len(ranked), timestamp, taken)
