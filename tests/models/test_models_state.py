@@ -5,6 +5,7 @@ import math
 import random
 
 import pytest
+
 from socialpulse.models import cooccurrence, trending, user_cf, user_state
 from socialpulse.models._state import add_decayed, decay
 from socialpulse.models.config import ModelConfig
