@@ -26,6 +26,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "linger.ms": 5,
     "compression.type": "lz4",
+    # The Java client's and aiokafka's (Faust's) partitioner: a user's events land on the same partition
+    # number in every topic, whoever produced them (librdkafka's default CRC32 would scatter them).
+    "partitioner": "murmur2_random",
 }
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
