@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -146,6 +147,8 @@ def test_produce_then_tail_returns_the_same_records(cli_env, kafka, tmp_path) ->
             record = serde.decode(msg.value() or b"", Click)
             assert isinstance(record, Click)
             assert msg.key() == record.user_id.encode()
+            # the partition Faust's producer (aiokafka) would choose for this key
+            assert msg.partition() == DefaultPartitioner()(msg.key(), [0, 1, 2], [0, 1, 2])
             partitions.setdefault(record.user_id, set()).add(msg.partition() or 0)
     finally:
         consumer.close()
