@@ -40,6 +40,13 @@ def _register() -> None:
     app.add_typer(topics_app, name="topics")
     app.command("produce")(produce_command)
     app.command("tail")(tail_command)
+    from socialpulse.streams.evaluate import evaluate_command
+    from socialpulse.streams.replay import replay_command
+    from socialpulse.streams.simulator import simulate_command
+
+    app.command("simulate")(simulate_command)
+    app.command("replay")(replay_command)
+    app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:
