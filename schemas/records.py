@@ -41,7 +41,7 @@ class Record:
     _NESTED_LISTS: ClassVar[dict[str, type[Record]]] = {}
 
     def to_avro(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
     def from_avro(cls, data: dict[str, Any]) -> Self:
