@@ -1,0 +1,283 @@
+"""Builds the Faust app: no global app, no autodiscovery; agents are registered explicitly.
+
+Every input topic has one agent at concurrency 1 (faust-streaming can commit past an unfinished
+event at higher concurrency). Each agent takes batches with ``stream.take_events``, calls the plain
+functions in :mod:`socialpulse.agents.pipeline`, sends the outputs, waits for their delivery, and
+only then writes the touched state keys once each. Faust flushes the producer before it commits
+offsets, so an event's outputs and state are durable before its offset is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from socialpulse.models.config import ModelConfig
+from socialpulse.models.interactions import ItemInfo
+from socialpulse.schemas import DeadLetter, Item, Record
+from socialpulse.streams.metrics import Metrics
+from socialpulse.streams.serde import AvroSerde, DecodeError
+from socialpulse.streams.settings import Settings
+from socialpulse.streams.topics import TOPICS, topic_name
+from socialpulse.streams.validation import Limits, problem
+
+from . import pipeline
+from .catalogue import CatalogueReader
+from .partition_store import PartitionStore, in_event
+
+log = logging.getLogger(__name__)
+
+INTERNAL_TOPICS = ("social-edges", "social-signals")
+
+
+def model_config(settings: Settings) -> ModelConfig:
+    return ModelConfig(
+        history_len=settings.history_len,
+        neighbours_per_item=settings.neighbours_per_item,
+        user_ttl_ms=int(settings.user_ttl_s * 1000),
+        half_life_ms=int(settings.decay_half_life_s * 1000),
+        k=settings.rec_k,
+        max_per_category=settings.rec_max_per_category,
+        debounce_ms=settings.rec_debounce_ms,
+    )
+
+
+@dataclass
+class Engine:
+    """What the agents share inside one worker process."""
+
+    settings: Settings
+    metrics: Metrics
+    serde: AvroSerde
+    cfg: ModelConfig
+    limits: Limits
+    catalogue: dict[str, ItemInfo] = field(default_factory=dict)
+    stores: dict[int, PartitionStore] = field(default_factory=dict)
+    state_table: Any = None
+    latest_table: Any = None
+
+    def store(self, partition: int) -> PartitionStore:
+        store = self.stores.get(partition)
+        if store is None:
+            store = self.stores[partition] = PartitionStore(self.state_table, partition)
+        return store
+
+    async def catalogue_ready(self) -> None:
+        reader = getattr(self, "catalogue_reader", None)
+        if reader is not None:
+            await reader.caught_up.wait()
+
+    def reset_stores(self) -> None:
+        for store in self.stores.values():
+            store.discard()
+        self.stores.clear()
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
+    """A configured app with every agent, table, web view and the catalogue reader registered."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        processing_guarantee=settings.processing_guarantee,
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=0,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, settings.batch_size * 4),
+    )
+    metrics = metrics or Metrics.from_settings(settings)
+    engine = Engine(
+        settings=settings,
+        metrics=metrics,
+        serde=AvroSerde.from_settings(settings),
+        cfg=model_config(settings),
+        limits=Limits(max_text_chars=settings.max_text_chars,
+                      max_future_skew_ms=int(settings.max_future_skew_s * 1000)),
+    )
+    app.socialpulse = engine  # type: ignore[attr-defined]
+    register(app, engine)
+    return app
+
+
+def _topic(app: faust.App, settings: Settings, name: str, internal: bool = False) -> faust.TopicT:
+    full = topic_name(TOPICS[name], settings) if name in TOPICS else settings.topic_prefix + name
+    if internal:
+        return app.topic(full, partitions=settings.partitions, internal=True, value_serializer="json",
+                         key_serializer="raw")
+    return app.topic(full, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+
+
+def _table(app: faust.App, name: str, partitions: int, value_serializer: str) -> Any:
+    table = app.Table(name, default=None, partitions=partitions)
+    # Set before first use: the store and changelog topic are created lazily from these.
+    table.key_serializer = "raw"
+    table.value_serializer = value_serializer
+    return table
+
+
+def register(app: faust.App, engine: Engine) -> None:
+    settings = engine.settings
+    engine.state_table = _table(app, "state", settings.partitions, "pickle")
+    engine.latest_table = _table(app, "latest-recommendations", settings.partitions, "json")
+    out_recs = _topic(app, settings, "recommendations")
+    dlq = _topic(app, settings, "dlq")
+    internal = {name: _topic(app, settings, name, internal=True) for name in INTERNAL_TOPICS}
+    # The state table's changelog partitions follow the input partitions: all co-partitioned.
+    handlers: dict[str, Callable[..., pipeline.Outputs]] = {
+        "clicks": pipeline.on_click,
+        "purchases": pipeline.on_purchase,
+        "reviews": pipeline.on_review,
+        "social": pipeline.on_social,
+    }
+    for name, handler in handlers.items():
+        _register_input_agent(app, engine, name, handler, out_recs, dlq, internal)
+    _register_items_agent(app, engine, dlq)
+    for name in INTERNAL_TOPICS:
+        _register_internal_agent(app, engine, name, internal[name])
+    reader = CatalogueReader(settings, engine.serde, engine.catalogue, engine.limits)
+    app.service(reader)
+    engine.catalogue_reader = reader  # type: ignore[attr-defined]
+
+    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    async def _on_revoked(app_: faust.App, revoked: Any, **_: Any) -> None:
+        # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
+        engine.reset_stores()
+
+    from .web import register_views
+
+    register_views(app, engine)
+
+
+async def _dead_letter(engine: Engine, dlq: faust.TopicT, event: Any, reason: str, detail: str) -> Any:
+    msg = event.message
+    record = DeadLetter(source_topic=msg.topic, partition=msg.partition, offset=msg.offset, error_type=reason,
+                        error_message=detail[:2000], timestamp=int(time.time() * 1000), key=msg.key,
+                        value=msg.value if isinstance(msg.value, bytes) else None)
+    engine.metrics.dead_letter(reason)
+    engine.metrics.failed(msg.topic)
+    log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, reason, detail[:200])
+    return await dlq.send(key=msg.topic.encode(), value=engine.serde.encode(record, topic=dlq.get_topic_name()))
+
+
+def _decode(engine: Engine, event: Any, expected: type[Record]) -> tuple[Record | None, tuple[str, str] | None]:
+    try:
+        record = engine.serde.decode(event.message.value, expected)
+    except DecodeError as exc:
+        return None, ("decode_error", f"{exc.reason}: {exc}")
+    now_ms = int(time.time() * 1000)
+    found = problem(record, now_ms, engine.limits)
+    return record, found
+
+
+def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Callable[..., pipeline.Outputs],
+                          out_recs: faust.TopicT, dlq: faust.TopicT, internal: dict[str, faust.TopicT]) -> None:
+    settings, metrics = engine.settings, engine.metrics
+    spec = TOPICS[name]
+    source = _topic(app, settings, name)
+
+    async def agent(stream: faust.StreamT) -> None:
+        # Recommendations filter on stock and seller: never run before the catalogue has been read.
+        await engine.catalogue_ready()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            started = time.perf_counter()
+            await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
+            metrics.observe_processing(name, time.perf_counter() - started)
+
+    agent.__name__ = f"ingest_{name}"
+    app.agent(source, name=f"socialpulse.ingest.{name}", concurrency=1)(agent)
+
+
+async def _process_batch(engine: Engine, name: str, record_type: type[Record],
+                         handler: Callable[..., pipeline.Outputs], events: Sequence[Any], out_recs: faust.TopicT,
+                         dlq: faust.TopicT, internal: dict[str, faust.TopicT]) -> None:
+    metrics = engine.metrics
+    pending: list[Any] = []
+    touched: dict[int, PartitionStore] = {}
+    latest: dict[str, Any] = {}
+    now_ms = int(time.time() * 1000)
+    for event in events:
+        msg = event.message
+        metrics.consumed(msg.topic)
+        record, bad = _decode(engine, event, record_type)
+        if bad is not None:
+            pending.append(await _dead_letter(engine, dlq, event, *bad))
+            continue
+        store = engine.store(msg.partition)
+        store.event = event
+        touched[msg.partition] = store
+        outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg)
+        for rec in outputs.recommendations:
+            value = engine.serde.encode(rec, topic=out_recs.get_topic_name())
+            pending.append(await out_recs.send(key=rec.user_id.encode(), value=value))
+            latest[rec.user_id] = (event, rec)
+            # End to end: from the input's produce time (Kafka timestamp) to this output's send.
+            metrics.observe_end_to_end(max(0.0, time.time() - msg.timestamp))
+            for item in rec.items:
+                metrics.recommended(item.source, 1)
+        for fan in outputs.fanout:
+            value = fan.value | {"origin": msg.partition}
+            pending.append(await internal[fan.topic].send(key=fan.key.encode(), value=value))
+    if pending:
+        # Outputs first, state second: a crash in between re-emits (same ids), it never loses.
+        await asyncio.gather(*pending)
+    for store in touched.values():
+        store.flush()
+    for user, (event, rec) in latest.items():
+        with in_event(event):
+            engine.latest_table[user] = rec.to_avro() | {"items": [i.to_avro() for i in rec.items]}
+
+
+def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT) -> None:
+    settings = engine.settings
+    source = _topic(app, settings, "items")
+
+    async def ingest_items(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            pending = []
+            for event in events:
+                engine.metrics.consumed(event.message.topic)
+                _, bad = _decode(engine, event, Item)
+                if bad is not None:
+                    pending.append(await _dead_letter(engine, dlq, event, *bad))
+                # Valid items reach every worker through the catalogue reader, not through this agent.
+            if pending:
+                await asyncio.gather(*pending)
+
+    app.agent(source, name="socialpulse.ingest.items", concurrency=1)(ingest_items)
+
+
+def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: faust.TopicT) -> None:
+    settings = engine.settings
+    apply = pipeline.on_social_edge if name == "social-edges" else pipeline.on_social_signal
+
+    async def agent(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            touched: dict[int, PartitionStore] = {}
+            for event in events:
+                msg = event.message
+                store = engine.store(msg.partition)
+                store.event = event
+                touched[msg.partition] = store
+                apply(store, msg.key.decode(), event.value, int(event.value["origin"]), engine.cfg)
+            for store in touched.values():
+                store.flush()
+
+    app.agent(topic, name=f"socialpulse.internal.{name}", concurrency=1)(agent)

@@ -1,0 +1,119 @@
+"""A write-back view of one partition of a Faust table, so models see a plain MutableMapping.
+
+Faust tables send one changelog record per ``__setitem__``; models touch the same keys many times
+per batch. This view reads through to the table, keeps writes in memory and flushes each dirty key
+once per batch (:meth:`flush`), which is what makes batching pay off. Table keys are prefixed with
+the partition number because some model state is partition-local (the same key lives in several
+partitions) and the in-memory store does not separate partitions.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from faust.streams import _current_event
+
+_MISSING = object()
+_DELETED = object()
+
+
+@contextmanager
+def in_event(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event: tables pick partition and store from it."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class PartitionStore(MutableMapping[str, Any]):
+    """Read-through, write-back cache of one table partition (bounded LRU of clean entries)."""
+
+    def __init__(self, table: Any, partition: int, max_cached: int = 200_000) -> None:
+        self.table = table
+        self.partition = partition
+        self.max_cached = max_cached
+        self._prefix = f"{partition}|"
+        self._clean: OrderedDict[str, Any] = OrderedDict()
+        self._dirty: dict[str, Any] = {}
+        self.event: Any = None  # an event of this partition, set by the agent before each batch
+
+    def _table_key(self, key: str) -> str:
+        return self._prefix + key
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._dirty.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._clean.get(key, _MISSING)
+            if value is _MISSING:
+                with in_event(self.event):
+                    value = self.table.get(self._table_key(key), _DELETED)
+                self._remember(key, value)
+            else:
+                self._clean.move_to_end(key)
+        if value is _DELETED:
+            raise KeyError(key)
+        return value
+
+    def _remember(self, key: str, value: Any) -> None:
+        self._clean[key] = value
+        if len(self._clean) > self.max_cached:
+            self._clean.popitem(last=False)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._dirty[key] = value
+        self._clean.pop(key, None)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._dirty[key] = _DELETED
+        self._clean.pop(key, None)
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[key]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        # Only what this worker has touched: a full scan of a partition is never needed on the hot path.
+        seen = set()
+        for key, value in (*self._dirty.items(), *self._clean.items()):
+            if key not in seen and value is not _DELETED:
+                seen.add(key)
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @property
+    def dirty_keys(self) -> int:
+        return len(self._dirty)
+
+    def flush(self) -> int:
+        """Write every dirty key to the table once (one changelog record each); returns how many."""
+        written = len(self._dirty)
+        if not written:
+            return 0
+        with in_event(self.event):
+            for key, value in self._dirty.items():
+                table_key = self._table_key(key)
+                if value is _DELETED:
+                    self.table.pop(table_key, None)
+                else:
+                    self.table[table_key] = value
+                self._remember(key, value)
+        self._dirty.clear()
+        return written
+
+    def discard(self) -> None:
+        """Forget unflushed writes and cached reads (after a rebalance or a failed batch)."""
+        self._dirty.clear()
+        self._clean.clear()

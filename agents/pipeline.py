@@ -1,0 +1,222 @@
+"""The engine's logic as plain functions: typed records and partition state in, outputs out.
+
+Agents (``agents/app.py``) only decode, call these, send what they return and flush state. Every
+function here is deterministic given the same events in the same order (event time, never wall
+clock), and replay-safe: a ``(source, offset)`` already applied to a key changes nothing, so an
+event reprocessed after a crash neither double-counts nor emits a second recommendation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from socialpulse.models import candidates as model_candidates
+from socialpulse.models import ranking, social, user_state
+from socialpulse.models.config import ModelConfig
+from socialpulse.models.interactions import LINES_PER_OFFSET, Interaction, ItemInfo
+from socialpulse.models.learn import learn_one
+from socialpulse.schemas import Click, Item, Purchase, Recommendation, RecommendedItem, Review, Social
+
+Store = MutableMapping[str, Any]
+
+# Events that make a fresh recommendation worth sending (a removal or an unfollow does not).
+MEANINGFUL = frozenset({"view", "add_to_cart", "wishlist", "purchase", "review", "follow", "share"})
+
+
+@dataclass
+class Fanout:
+    """A message to another partition's state (keyed by user), via an internal topic."""
+
+    topic: str  # "social-edges" or "social-signals"
+    key: str
+    value: dict[str, Any]
+
+
+@dataclass
+class Outputs:
+    recommendations: list[Recommendation] = field(default_factory=list)
+    fanout: list[Fanout] = field(default_factory=list)
+
+
+def item_info(item: Item) -> ItemInfo:
+    return ItemInfo(
+        item_id=item.item_id,
+        category=item.category,
+        category_path=tuple(item.category_path),
+        tags=tuple(item.tags),
+        price=item.price,
+        in_stock=item.in_stock,
+        seller_id=item.seller_id,
+        title=item.title,
+    )
+
+
+def recommendation_id(trigger_event_id: str) -> str:
+    """Deterministic: the same input event always yields the same id, so consumers can drop repeats."""
+    return f"rec:{trigger_event_id}"
+
+
+def _category(catalogue: Mapping[str, ItemInfo], item_id: str) -> str:
+    info = catalogue.get(item_id)
+    return info.category if info is not None else ""
+
+
+def learn(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
+    """Update every statistic the interaction feeds; False when it was wholly applied before (replay)."""
+    return learn_one(store, it, cfg) > 0
+
+
+def fanout_position(origin_partition: int, offset: int, line: int = 0) -> tuple[str, int]:
+    """Replay guard for a message from another partition: (source per origin partition, position).
+
+    Messages from one origin partition arrive in order, so a per-origin source keeps positions
+    monotonic; a duplicate sent again after the origin's crash is recognised and ignored.
+    """
+    return f"fanout@{origin_partition}", offset * LINES_PER_OFFSET + line
+
+
+def recommend(
+    store: Store,
+    catalogue: Mapping[str, ItemInfo],
+    user_id: str,
+    trigger_event_id: str,
+    event_ts: int,
+    now_ms: int,
+    cfg: ModelConfig,
+    scorers: tuple[ranking.Scorer, ...] = (),
+    model_versions: Mapping[str, str] | None = None,
+) -> Recommendation | None:
+    """Candidates -> filter -> diversify -> rank, or None while the user is within the debounce window."""
+    if not user_state.should_recommend(store, user_id, event_ts, cfg):
+        return None
+    found = model_candidates.generate(store, catalogue, user_id, event_ts, cfg)
+    context = ranking.Context.of(store, catalogue, user_id)
+    ranked = ranking.rank(user_id, found, context, scorers, cfg)
+    user_state.mark_recommended(store, user_id, event_ts)
+    return Recommendation(
+        recommendation_id=recommendation_id(trigger_event_id),
+        user_id=user_id,
+        trigger_event_id=trigger_event_id,
+        items=tuple(
+            RecommendedItem(item_id=r.item_id, score=float(r.score), source=r.source, explanation=r.explanation)
+            for r in ranked
+        ),
+        event_timestamp=event_ts,
+        timestamp=now_ms,
+        model_versions=dict(model_versions or {}),
+    )
+
+
+def _interaction(user: str, item: str, kind: str, ts: int, source: str, offset: int, **extra: Any) -> Interaction:
+    return Interaction(user_id=user, item_id=item, kind=kind, ts_ms=ts, source=source, offset=offset, **extra)
+
+
+def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offset: int, now_ms: int,
+             cfg: ModelConfig) -> Outputs:
+    out = Outputs()
+    shared_by = click.source.shared_by if click.source.shared_by != click.user_id else None
+    it = _interaction(click.user_id, click.item_id, click.type, click.timestamp, "clicks", offset,
+                      category=_category(catalogue, click.item_id), shared_by=shared_by)
+    if not learn(store, it, cfg):
+        return out
+    if shared_by:
+        # The sharer's influence lives on the sharer's partition.
+        out.fanout.append(Fanout("social-signals", shared_by,
+                                 {"kind": "share_click", "item": click.item_id, "from": click.user_id,
+                                  "ts": click.timestamp, "offset": offset, "line": 0}))
+    if click.type in MEANINGFUL:
+        rec = recommend(store, catalogue, click.user_id, click.event_id, click.timestamp, now_ms, cfg)
+        if rec is not None:
+            out.recommendations.append(rec)
+    return out
+
+
+def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purchase, offset: int, now_ms: int,
+                cfg: ModelConfig) -> Outputs:
+    out = Outputs()
+    applied = False
+    for n, line in enumerate(purchase.lines[:LINES_PER_OFFSET]):
+        it = _interaction(purchase.user_id, line.item_id, "purchase", purchase.timestamp, "purchases", offset,
+                          category=_category(catalogue, line.item_id), line=n)
+        applied = learn(store, it, cfg) or applied
+        sharer = user_state.referrer(store, purchase.user_id, line.item_id, purchase.timestamp, cfg)
+        if applied and sharer:
+            out.fanout.append(Fanout("social-signals", sharer,
+                                     {"kind": "share_purchase", "item": line.item_id, "from": purchase.user_id,
+                                      "ts": purchase.timestamp, "offset": offset, "line": n}))
+    if not applied:
+        return out
+    for follower in social.followers(store, purchase.user_id):
+        for n, line in enumerate(purchase.lines[:LINES_PER_OFFSET]):
+            out.fanout.append(Fanout("social-signals", follower,
+                                     {"kind": "bought", "item": line.item_id, "from": purchase.user_id,
+                                      "ts": purchase.timestamp, "offset": offset, "line": n}))
+    rec = recommend(store, catalogue, purchase.user_id, purchase.order_id, purchase.timestamp, now_ms, cfg)
+    if rec is not None:
+        out.recommendations.append(rec)
+    return out
+
+
+def on_review(store: Store, catalogue: Mapping[str, ItemInfo], review: Review, offset: int, now_ms: int,
+              cfg: ModelConfig) -> Outputs:
+    out = Outputs()
+    it = _interaction(review.user_id, review.item_id, "review", review.timestamp, "reviews", offset,
+                      stars=review.stars, category=_category(catalogue, review.item_id))
+    if learn(store, it, cfg):
+        rec = recommend(store, catalogue, review.user_id, review.review_id, review.timestamp, now_ms, cfg)
+        if rec is not None:
+            out.recommendations.append(rec)
+    return out
+
+
+def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, offset: int, now_ms: int,
+              cfg: ModelConfig) -> Outputs:
+    out = Outputs()
+    if event.type in ("follow", "unfollow"):
+        assert event.target_user_id is not None  # validated at ingest
+        follow = event.type == "follow"
+        if user_state.apply_follow(store, event.actor_id, event.target_user_id, follow, event.timestamp, "social",
+                                   offset, cfg):
+            # The followee's partition keeps the reverse edge, to fan its purchases out to followers.
+            out.fanout.append(Fanout("social-edges", event.target_user_id,
+                                     {"follower": event.actor_id, "follow": follow, "ts": event.timestamp,
+                                      "offset": offset, "line": 0}))
+        else:
+            return out
+    else:
+        assert event.target_item_id is not None
+        it = _interaction(event.actor_id, event.target_item_id, "share", event.timestamp, "social", offset,
+                          category=_category(catalogue, event.target_item_id))
+        if not learn(store, it, cfg):
+            return out
+        social.record_share(store, event.actor_id, event.timestamp, "social", offset)
+        for follower in social.followers(store, event.actor_id):
+            out.fanout.append(Fanout("social-signals", follower,
+                                     {"kind": "shared", "item": event.target_item_id, "from": event.actor_id,
+                                      "ts": event.timestamp, "offset": offset, "line": 0}))
+    if event.type in MEANINGFUL:
+        rec = recommend(store, catalogue, event.actor_id, event.event_id, event.timestamp, now_ms, cfg)
+        if rec is not None:
+            out.recommendations.append(rec)
+    return out
+
+
+def on_social_edge(store: Store, followee: str, value: Mapping[str, Any], origin_partition: int,
+                   cfg: ModelConfig) -> None:
+    source, pos = fanout_position(origin_partition, int(value["offset"]), int(value.get("line", 0)))
+    social.apply_follower(store, followee, value["follower"], bool(value["follow"]), int(value["ts"]),
+                          source + ":edges", pos, cfg)
+
+
+def on_social_signal(store: Store, user: str, value: Mapping[str, Any], origin_partition: int,
+                     cfg: ModelConfig) -> None:
+    source, pos = fanout_position(origin_partition, int(value["offset"]), int(value.get("line", 0)))
+    kind, ts = value["kind"], int(value["ts"])
+    if kind == "share_click":
+        social.record_share_click(store, user, ts, source + ":clicks", pos)
+    elif kind == "share_purchase":
+        social.record_share_purchase(store, user, ts, source + ":purchases", pos)
+    else:
+        user_state.add_social_signal(store, user, value["item"], value["from"], kind, ts, source + ":feed", pos, cfg)

@@ -1,0 +1,41 @@
+"""The worker's HTTP endpoints: recommendations by user, health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from socialpulse.streams.topics import TOPICS, topic_name
+
+
+def register_views(app: faust.App, engine: Any) -> None:
+    table = engine.latest_table
+
+    @app.page("/users/{user_id}/recommendations")
+    @app.table_route(table=table, match_info="user_id")
+    async def user_recommendations(web: View, request: Request, user_id: str) -> Response:
+        value = table.get(user_id)
+        if value is None:
+            return web.json({"user_id": user_id, "recommendation": None, "detail": "no recommendation yet"},
+                            status=404)
+        return web.json({"user_id": user_id, "recommendation": value})
+
+    @app.page("/healthz")
+    async def healthz(web: View, request: Request) -> Response:
+        return web.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def ready(web: View, request: Request) -> Response:
+        reader = engine.catalogue_reader
+        ok = reader.caught_up.is_set() and app.rebalancing is False and bool(app.consumer.assignment())
+        body = {"ready": ok, "catalogue_items": len(engine.catalogue),
+                "assigned": sorted(f"{tp.topic}[{tp.partition}]" for tp in app.consumer.assignment()
+                                   if tp.topic == topic_name(TOPICS["clicks"], engine.settings))}
+        return web.json(body, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        body, content_type = engine.metrics.exposition()
+        return web.bytes(body, content_type=content_type.split(";")[0])

@@ -1,0 +1,177 @@
+"""Helpers for tests that run real worker processes against the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+
+from socialpulse.schemas import Record
+from socialpulse.streams.serde import AvroSerde, DecodeError
+from socialpulse.streams.settings import Settings
+from socialpulse.streams.topics import TOPICS, create_topics, spec_for, topic_name
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_settings(bootstrap: str, data_dir: Path, partitions: int = 2, **overrides: Any) -> Settings:
+    """Settings for one isolated engine: unique topic prefix and app id."""
+    tag = uuid.uuid4().hex[:8]
+    values: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        "topic_prefix": f"t{tag}.",
+        "app_id": f"sp-test-{tag}",
+        "partitions": partitions,
+        "data_dir": data_dir,
+        "web_port": free_port(),
+        "rec_debounce_ms": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_") or k == "SOCIALPULSE_CACHE_DIR"}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env["SOCIALPULSE_" + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class WorkerProcess:
+    """`socialpulse worker` in a subprocess, stopped (or killed) by PID."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "socialpulse.agents.worker"], env=env_for(self.settings),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.web_port}"
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not ready after {timeout_s}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if not self.proc or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def create_all_topics(settings: Settings) -> None:
+    create_topics(settings)
+
+
+def produce(settings: Settings, records: Iterable[Record], topic: str | None = None) -> int:
+    """Send records to their catalogue topics (by record type) and wait for every delivery."""
+    from socialpulse.streams.clients import Sender, make_producer
+
+    serde = AvroSerde.from_settings(settings)
+    by_type = {spec.record_type: spec for spec in TOPICS.values()}
+    sender = Sender(make_producer(settings), serde)
+    n = 0
+    for record in records:
+        spec = spec_for(topic) if topic else by_type[type(record)]
+        sender.send(topic_name(spec, settings), spec.key_of(record), record)
+        n += 1
+    sender.flush()
+    return n
+
+
+def produce_raw(settings: Settings, topic: str, values: Sequence[tuple[bytes | None, bytes]]) -> None:
+    from socialpulse.streams.clients import make_producer
+
+    producer = make_producer(settings)
+    name = topic_name(TOPICS[topic], settings)
+    for key, value in values:
+        producer.produce(name, key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: int | None = None,
+                timeout_s: float = 120.0) -> list[tuple[Any, Record | DecodeError]]:
+    """Read a topic from the beginning with read_committed until `expect` records or `idle_s` of silence."""
+    serde = AvroSerde.from_settings(settings)
+    name = topic_name(TOPICS[topic], settings)
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"check-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False, "isolation.level": "read_committed",
+    })
+    meta = consumer.list_topics(name, timeout=10).topics[name]
+    consumer.assign([TopicPartition(name, p, 0) for p in meta.partitions])
+    out: list[tuple[Any, Record | DecodeError]] = []
+    deadline = time.monotonic() + timeout_s
+    last = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            if expect is not None and len(out) >= expect:
+                # Linger briefly so duplicates (if any) would show up too.
+                if time.monotonic() - last > 1.5:
+                    break
+            elif time.monotonic() - last > idle_s:
+                break
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            last = time.monotonic()
+            try:
+                out.append((msg, serde.decode(msg.value())))
+            except DecodeError as exc:
+                out.append((msg, exc))
+    finally:
+        consumer.close()
+    return out
