@@ -29,6 +29,7 @@ from socialpulse.streams.validation import Limits, problem
 
 from . import pipeline
 from .catalogue import CatalogueReader
+from .emitted import RecentIds, read_tail_ids
 from .partition_store import PartitionStore, in_event
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Engine:
     limits: Limits
     catalogue: dict[str, ItemInfo] = field(default_factory=dict)
     stores: dict[int, PartitionStore] = field(default_factory=dict)
+    emitted: dict[int, RecentIds] = field(default_factory=dict)
     state_table: Any = None
     latest_table: Any = None
 
@@ -77,6 +79,17 @@ class Engine:
         for store in self.stores.values():
             store.discard()
         self.stores.clear()
+        self.emitted.clear()
+
+    async def recent_outputs(self, partition: int) -> RecentIds:
+        """Recommendation ids already in the output partition (read once per assignment)."""
+        ids = self.emitted.get(partition)
+        if ids is None:
+            topic = topic_name(TOPICS["recommendations"], self.settings)
+            ids = await read_tail_ids(self.settings.kafka_bootstrap, topic, partition,
+                                      self.settings.dedupe_window, self.serde)
+            self.emitted[partition] = ids
+        return ids
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
@@ -224,7 +237,11 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         store.event = event
         touched[msg.partition] = store
         outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg)
+        emitted = await engine.recent_outputs(msg.partition)
         for rec in outputs.recommendations:
+            if rec.recommendation_id in emitted:
+                continue  # sent before a crash; the state update above was the part still missing
+            emitted.add(rec.recommendation_id)
             value = engine.serde.encode(rec, topic=out_recs.get_topic_name())
             pending.append(await out_recs.send(key=rec.user_id.encode(), value=value))
             latest[rec.user_id] = (event, rec)

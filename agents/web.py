@@ -22,6 +22,15 @@ def register_views(app: faust.App, engine: Any) -> None:
                             status=404)
         return web.json({"user_id": user_id, "recommendation": value})
 
+    @app.page("/items/{item_id}")
+    async def item(web: View, request: Request, item_id: str) -> Response:
+        """This worker's view of the catalogue (every worker holds all of it)."""
+        info = engine.catalogue.get(item_id)
+        if info is None:
+            return web.json({"item_id": item_id, "detail": "unknown item"}, status=404)
+        return web.json({"item_id": item_id, "category": info.category, "in_stock": info.in_stock,
+                         "price": info.price, "title": info.title, "seller_id": info.seller_id})
+
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
         return web.json({"status": "ok"})

@@ -47,6 +47,10 @@ class Settings(BaseModel):
     batch_size: int = Field(500, ge=1, description="Max events an agent takes per batch.")
     batch_within_s: float = Field(0.05, gt=0, description="Max seconds an agent waits to fill a batch.")
 
+    dedupe_window: int = Field(
+        50_000, ge=0, description="Recent output ids per partition read back after a restart to drop re-sends."
+    )
+
     # --- State bounds (memory is bounded by these, never by traffic) ---------------------------
     history_len: int = Field(50, ge=1, description="Events kept per user history.")
     neighbours_per_item: int = Field(50, ge=1, description="Co-occurring items kept per item.")

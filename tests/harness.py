@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_settings(bootstrap: str, data_dir: Path, partitions: int = 2, **overrides: Any) -> Settings:
+def engine_settings(bootstrap: str, data_dir: Path, partitions: int = 2, **overrides: Any) -> Settings:
     """Settings for one isolated engine: unique topic prefix and app id."""
     tag = uuid.uuid4().hex[:8]
     values: dict[str, Any] = {
@@ -175,3 +175,72 @@ def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: 
     finally:
         consumer.close()
     return out
+
+
+def wait_drained(settings: Settings, topics: Sequence[str] = ("clicks", "purchases", "reviews", "social"),
+                 timeout_s: float = 120.0, extra_topics: Sequence[str] = ()) -> None:
+    """Block until the worker group has committed every input offset: all events are processed.
+
+    ``extra_topics`` are full broker names (e.g. Faust's internal fan-out topics).
+    """
+    names = [topic_name(TOPICS[t], settings) for t in topics] + list(extra_topics)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id,
+                         "enable.auto.commit": False})
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            tps = []
+            for name in names:
+                meta = consumer.list_topics(name, timeout=10).topics.get(name)
+                if meta is None or meta.error is not None:
+                    continue
+                tps += [TopicPartition(name, p) for p in meta.partitions]
+            committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+            behind = []
+            for tp in tps:
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                done = committed.get((tp.topic, tp.partition), -1)
+                if high > 0 and done < high:
+                    behind.append(f"{tp.topic}[{tp.partition}] {max(done, 0)}/{high}")
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("worker did not drain: " + ", ".join(behind))
+            time.sleep(0.25)
+    finally:
+        consumer.close()
+
+
+def internal_topics(settings: Settings) -> list[str]:
+    """Broker names of the worker's internal fan-out topics."""
+    return [settings.topic_prefix + name for name in ("social-edges", "social-signals")]
+
+
+def table_state(settings: Settings, table: str = "state") -> dict[str, Any]:
+    """Final value per key of a worker table, read from its changelog topic (what a restart recovers)."""
+    import pickle
+
+    name = f"{settings.app_id}-{table}-changelog"
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"dump-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    state: dict[str, Any] = {}
+    try:
+        meta = consumer.list_topics(name, timeout=10).topics[name]
+        tps = [TopicPartition(name, p, 0) for p in meta.partitions]
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in meta.partitions}
+        consumer.assign(tps)
+        remaining = {p for p, end in ends.items() if end > 0}
+        while remaining:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            key = msg.key().decode()
+            if msg.value() is None:
+                state.pop(key, None)
+            else:
+                state[key] = pickle.loads(msg.value()) if table == "state" else msg.value()
+            if msg.offset() >= ends[msg.partition()] - 1:
+                remaining.discard(msg.partition())
+    finally:
+        consumer.close()
+    return state
