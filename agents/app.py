@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +71,16 @@ class Engine:
         if store is None:
             store = self.stores[partition] = PartitionStore(self.state_table, partition)
         return store
+
+    def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:
+        """Called when a model fails for one event: count it, log where, and let the list fall back."""
+
+        def report(model: str, exc: Exception) -> None:
+            self.metrics.scorer_fallback(model, "error")
+            log.error("model %s failed at %s[%d]@%d, fell back: %r", model, message.topic, message.partition,
+                      message.offset, exc)
+
+        return report
 
     async def catalogue_ready(self) -> None:
         reader = getattr(self, "catalogue_reader", None)
@@ -138,9 +150,33 @@ def _topic(app: faust.App, settings: Settings, name: str, internal: bool = False
     return app.topic(full, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
 
 
+@asynccontextmanager
+async def fail_fast(agent: str, events: Sequence[Any]) -> AsyncIterator[None]:
+    """A bug while processing a batch ends the process at once, before Faust acks the batch.
+
+    Faust's ``take_events`` acknowledges a batch even when the body raises, and a restarted agent
+    would skip it: a lost batch. Exiting without a commit makes the supervisor's restart reprocess
+    it from the last committed offset, exactly like a crash.
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        first = events[0].message if events else None
+        where = f"{first.topic}[{first.partition}]@{first.offset}" if first is not None else "?"
+        log.critical("agent %s failed on the batch starting at %s; exiting for a restart", agent, where,
+                     exc_info=True)
+        logging.shutdown()
+        os._exit(70)
+
+
 def _table(app: faust.App, name: str, partitions: int, value_serializer: str) -> Any:
-    table = app.Table(name, default=None, partitions=partitions)
-    # Set before first use: the store and changelog topic are created lazily from these.
+    # Faust derives table serializers from key/value *types* (json by default); state values are plain
+    # Python, so give the table and its changelog (which recovery decodes with) explicit codecs.
+    changelog = app.topic(f"{app.conf.id}-{name}-changelog", key_serializer="raw", value_serializer=value_serializer,
+                          partitions=partitions, compacting=True, deleting=False, acks=False, internal=True)
+    table = app.Table(name, default=None, partitions=partitions, changelog_topic=changelog)
     table.key_serializer = "raw"
     table.value_serializer = value_serializer
     return table
@@ -211,7 +247,8 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Ca
         await engine.catalogue_ready()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             started = time.perf_counter()
-            await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
+            async with fail_fast(name, events):
+                await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
             metrics.observe_processing(name, time.perf_counter() - started)
 
     agent.__name__ = f"ingest_{name}"
@@ -236,7 +273,8 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         store = engine.store(msg.partition)
         store.event = event
         touched[msg.partition] = store
-        outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg)
+        outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg,
+                          on_error=engine.fallback_reporter(msg))
         emitted = await engine.recent_outputs(msg.partition)
         for rec in outputs.recommendations:
             if rec.recommendation_id in emitted:
@@ -268,15 +306,16 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT) -> 
 
     async def ingest_items(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            pending = []
-            for event in events:
-                engine.metrics.consumed(event.message.topic)
-                _, bad = _decode(engine, event, Item)
-                if bad is not None:
-                    pending.append(await _dead_letter(engine, dlq, event, *bad))
-                # Valid items reach every worker through the catalogue reader, not through this agent.
-            if pending:
-                await asyncio.gather(*pending)
+            async with fail_fast("items", events):
+                pending = []
+                for event in events:
+                    engine.metrics.consumed(event.message.topic)
+                    _, bad = _decode(engine, event, Item)
+                    if bad is not None:
+                        pending.append(await _dead_letter(engine, dlq, event, *bad))
+                    # Valid items reach every worker through the catalogue reader, not through this agent.
+                if pending:
+                    await asyncio.gather(*pending)
 
     app.agent(source, name="socialpulse.ingest.items", concurrency=1)(ingest_items)
 
@@ -287,14 +326,15 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
 
     async def agent(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            touched: dict[int, PartitionStore] = {}
-            for event in events:
-                msg = event.message
-                store = engine.store(msg.partition)
-                store.event = event
-                touched[msg.partition] = store
-                apply(store, msg.key.decode(), event.value, int(event.value["origin"]), engine.cfg)
-            for store in touched.values():
-                store.flush()
+            async with fail_fast(name, events):
+                touched: dict[int, PartitionStore] = {}
+                for event in events:
+                    msg = event.message
+                    store = engine.store(msg.partition)
+                    store.event = event
+                    touched[msg.partition] = store
+                    apply(store, msg.key.decode(), event.value, int(event.value["origin"]), engine.cfg)
+                for store in touched.values():
+                    store.flush()
 
     app.agent(topic, name=f"socialpulse.internal.{name}", concurrency=1)(agent)

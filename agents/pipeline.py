@@ -8,18 +8,19 @@ event reprocessed after a crash neither double-counts nor emits a second recomme
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from socialpulse.models import candidates as model_candidates
-from socialpulse.models import ranking, social, user_state
+from socialpulse.models import ranking, social, trending, user_state
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import LINES_PER_OFFSET, Interaction, ItemInfo
 from socialpulse.models.learn import learn_one
 from socialpulse.schemas import Click, Item, Purchase, Recommendation, RecommendedItem, Review, Social
 
 Store = MutableMapping[str, Any]
+OnError = Callable[[str, Exception], None]
 
 # Events that make a fresh recommendation worth sending (a removal or an unfollow does not).
 MEANINGFUL = frozenset({"view", "add_to_cart", "wishlist", "purchase", "review", "follow", "share"})
@@ -87,13 +88,20 @@ def recommend(
     cfg: ModelConfig,
     scorers: tuple[ranking.Scorer, ...] = (),
     model_versions: Mapping[str, str] | None = None,
+    on_error: OnError | None = None,
 ) -> Recommendation | None:
     """Candidates -> filter -> diversify -> rank, or None while the user is within the debounce window."""
     if not user_state.should_recommend(store, user_id, event_ts, cfg):
         return None
-    found = model_candidates.generate(store, catalogue, user_id, event_ts, cfg)
-    context = ranking.Context.of(store, catalogue, user_id)
-    ranked = ranking.rank(user_id, found, context, scorers, cfg)
+    context = ranking.Context.of(store, catalogue, user_id, on_scorer_error=on_error)
+    try:
+        found = model_candidates.generate(store, catalogue, user_id, event_ts, cfg)
+        ranked = ranking.rank(user_id, found, context, scorers, cfg)
+    except Exception as exc:  # a model failing for one event must not stop the stream: fall back
+        if on_error is None:
+            raise
+        on_error("candidates", exc)
+        ranked = fallback(store, context, user_id, event_ts, cfg)
     user_state.mark_recommended(store, user_id, event_ts)
     return Recommendation(
         recommendation_id=recommendation_id(trigger_event_id),
@@ -109,12 +117,21 @@ def recommend(
     )
 
 
+def fallback(store: Store, context: ranking.Context, user_id: str, now_ms: int,
+             cfg: ModelConfig) -> list[ranking.RankedItem]:
+    """Globally trending items the user may buy: what a list falls back to when a model fails."""
+    allowed = [(item, score) for item, score in trending.trending(store, None, now_ms, cfg.k * 3, cfg)
+               if ranking._allowed(user_id, item, context)]
+    return [ranking.RankedItem(item_id=item, score=float(score), source="popular", explanation="popular right now")
+            for item, score in allowed[: cfg.k]]
+
+
 def _interaction(user: str, item: str, kind: str, ts: int, source: str, offset: int, **extra: Any) -> Interaction:
     return Interaction(user_id=user, item_id=item, kind=kind, ts_ms=ts, source=source, offset=offset, **extra)
 
 
 def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offset: int, now_ms: int,
-             cfg: ModelConfig) -> Outputs:
+             cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
     out = Outputs()
     shared_by = click.source.shared_by if click.source.shared_by != click.user_id else None
     it = _interaction(click.user_id, click.item_id, click.type, click.timestamp, "clicks", offset,
@@ -127,14 +144,15 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
                                  {"kind": "share_click", "item": click.item_id, "from": click.user_id,
                                   "ts": click.timestamp, "offset": offset, "line": 0}))
     if click.type in MEANINGFUL:
-        rec = recommend(store, catalogue, click.user_id, click.event_id, click.timestamp, now_ms, cfg)
+        rec = recommend(store, catalogue, click.user_id, click.event_id, click.timestamp, now_ms, cfg,
+                        on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
     return out
 
 
 def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purchase, offset: int, now_ms: int,
-                cfg: ModelConfig) -> Outputs:
+                cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
     out = Outputs()
     applied = False
     for n, line in enumerate(purchase.lines[:LINES_PER_OFFSET]):
@@ -153,26 +171,28 @@ def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purch
             out.fanout.append(Fanout("social-signals", follower,
                                      {"kind": "bought", "item": line.item_id, "from": purchase.user_id,
                                       "ts": purchase.timestamp, "offset": offset, "line": n}))
-    rec = recommend(store, catalogue, purchase.user_id, purchase.order_id, purchase.timestamp, now_ms, cfg)
+    rec = recommend(store, catalogue, purchase.user_id, purchase.order_id, purchase.timestamp, now_ms, cfg,
+                        on_error=on_error)
     if rec is not None:
         out.recommendations.append(rec)
     return out
 
 
 def on_review(store: Store, catalogue: Mapping[str, ItemInfo], review: Review, offset: int, now_ms: int,
-              cfg: ModelConfig) -> Outputs:
+              cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
     out = Outputs()
     it = _interaction(review.user_id, review.item_id, "review", review.timestamp, "reviews", offset,
                       stars=review.stars, category=_category(catalogue, review.item_id))
     if learn(store, it, cfg):
-        rec = recommend(store, catalogue, review.user_id, review.review_id, review.timestamp, now_ms, cfg)
+        rec = recommend(store, catalogue, review.user_id, review.review_id, review.timestamp, now_ms, cfg,
+                        on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
     return out
 
 
 def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, offset: int, now_ms: int,
-              cfg: ModelConfig) -> Outputs:
+              cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
     out = Outputs()
     if event.type in ("follow", "unfollow"):
         assert event.target_user_id is not None  # validated at ingest
@@ -197,7 +217,8 @@ def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, of
                                      {"kind": "shared", "item": event.target_item_id, "from": event.actor_id,
                                       "ts": event.timestamp, "offset": offset, "line": 0}))
     if event.type in MEANINGFUL:
-        rec = recommend(store, catalogue, event.actor_id, event.event_id, event.timestamp, now_ms, cfg)
+        rec = recommend(store, catalogue, event.actor_id, event.event_id, event.timestamp, now_ms, cfg,
+                        on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
     return out

@@ -3,10 +3,33 @@
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import typer
 
 from socialpulse.streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CLEAN_MARKER = "clean-shutdown"
+
+
+def drop_tables_after_crash(data_dir: Path, tabledir: Path) -> bool:
+    """Delete local table files unless the last run stopped cleanly; True when it deleted them.
+
+    Local RocksDB writes happen before their changelog records are delivered, so after a crash the
+    local files can hold updates the changelog never got. Recovering from the changelog alone keeps
+    every replica, and the replay that follows, consistent with what is durable.
+    """
+    marker = data_dir / CLEAN_MARKER
+    dropped = False
+    if tabledir.exists() and not marker.exists():
+        log.warning("last run did not stop cleanly: recovering tables from their changelogs")
+        shutil.rmtree(tabledir)
+        dropped = True
+    marker.unlink(missing_ok=True)
+    return dropped
 
 
 def run_worker(settings: Settings) -> None:
@@ -17,9 +40,15 @@ def run_worker(settings: Settings) -> None:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    drop_tables_after_crash(settings.data_dir, Path(app.conf.tabledir))
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
     logging.getLogger("socialpulse").setLevel(settings.log_level.upper())
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            (settings.data_dir / CLEAN_MARKER).write_text("stopped cleanly\n")
+        raise
 
 
 def worker_command(

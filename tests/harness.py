@@ -218,7 +218,7 @@ def internal_topics(settings: Settings) -> list[str]:
 
 def table_state(settings: Settings, table: str = "state") -> dict[str, Any]:
     """Final value per key of a worker table, read from its changelog topic (what a restart recovers)."""
-    import pickle
+    from faust.serializers import codecs
 
     name = f"{settings.app_id}-{table}-changelog"
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"dump-{uuid.uuid4().hex[:8]}",
@@ -238,7 +238,7 @@ def table_state(settings: Settings, table: str = "state") -> dict[str, Any]:
             if msg.value() is None:
                 state.pop(key, None)
             else:
-                state[key] = pickle.loads(msg.value()) if table == "state" else msg.value()
+                state[key] = codecs.loads("pickle", msg.value()) if table == "state" else msg.value()
             if msg.offset() >= ends[msg.partition()] - 1:
                 remaining.discard(msg.partition())
     finally:
