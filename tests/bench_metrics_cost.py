@@ -27,15 +27,13 @@ from confluent_kafka import Consumer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import harness
-from harness import WorkerProcess, produce
+from harness import WorkerProcess, engine_settings, produce
 
 from socialpulse.streams.settings import Settings
 from socialpulse.streams.simulator import SimConfig, generate
 from socialpulse.streams.topics import TOPICS, create_topics, topic_name
 
 INPUTS = ("clicks", "purchases", "reviews", "social", "items")
-_engine_settings = getattr(harness, "engine_settings", None) or harness.test_settings
 
 
 @dataclass
@@ -81,7 +79,7 @@ def _scrape_consumed(url: str) -> float:
 
 
 def run_once(bootstrap: str, records: list, metrics: bool, tmp: Path, timeout_s: float) -> Result:
-    settings = _engine_settings(bootstrap, tmp / "data", partitions=2, metrics_enabled=metrics)
+    settings = engine_settings(bootstrap, tmp / "data", partitions=2, metrics_enabled=metrics)
     create_topics(settings)
     n = produce(settings, records)
     tps = _partitions(settings)

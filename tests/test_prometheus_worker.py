@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness
 import pytest
-from harness import WorkerProcess, produce, produce_raw
+from harness import WorkerProcess, engine_settings, produce, produce_raw
 
 from socialpulse.deploy.grafana_dashboards import all_exprs
 from socialpulse.deploy.prometheus_runner import PROMETHEUS_BIN, LocalPrometheus
@@ -30,8 +29,6 @@ pytestmark = pytest.mark.kafka
 SIM = SimConfig(users=200, items=100, events=3000, seed=3)
 BAD_CLICKS = [(f"u-bad-{i}".encode(), b"\x00not avro at all " + bytes([i])) for i in range(7)]
 CONSUME_TIMEOUT_S = 180.0
-# harness.test_settings is being renamed engine_settings (pytest collects test_* names imported here).
-_engine_settings = getattr(harness, "engine_settings", None) or harness.test_settings
 
 # Dashboard queries (dashboard, panel title, PromQL) that cannot return data against this worker:
 # they read metrics that agents/ does not record yet. Every other query must return data, so this
@@ -154,7 +151,7 @@ def run(kafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     if not Path(binary).exists():
         pytest.fail("prometheus binary not found: apt-get install prometheus")
     tmp = tmp_path_factory.mktemp("prom-worker")
-    settings = _engine_settings(kafka.bootstrap, tmp / "data", partitions=2)
+    settings = engine_settings(kafka.bootstrap, tmp / "data", partitions=2)
     create_topics(settings)
     records = list(generate(SIM))
     half = len(records) // 2  # the catalogue comes first, so it is all in the first wave
