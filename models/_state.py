@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -39,11 +40,34 @@ def mark_applied(value: dict, source: str, pos: int) -> None:
     value[APPLIED][source] = pos
 
 
+def copy_value(value: dict, *containers: str) -> dict:
+    """A shallow copy of a stored ``value`` with its replay positions and ``containers`` copied one level deep.
+
+    Updates change the copy and assign it back, so a value read from the store (a cache's object, a
+    snapshot a caller holds) is never changed in place. Entries inside the containers are replaced, not
+    mutated, so one level is enough.
+    """
+    out = value.copy()
+    out[APPLIED] = value[APPLIED].copy()
+    for name in containers:
+        out[name] = value[name].copy()
+    return out
+
+
+def decayed(entries: dict[str, list], now_ms: int, half_life_ms: int) -> list[tuple[float, str]]:
+    """``[(-decayed weight, key)]`` of every entry: ascending order is weight desc, then key asc.
+
+    Same arithmetic as :func:`value_at`, inlined (rows are read on every request).
+    """
+    return [(-w if now_ms <= t else -(w * 2.0 ** (-(now_ms - t) / half_life_ms)), k)
+            for k, (w, t) in entries.items()]
+
+
 def top_by_weight(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[str, float]]:
     """The ``n`` best ``(key, decayed weight)``: weight desc, then key asc."""
-    scored = [(k, value_at(e, now_ms, half_life_ms)) for k, e in entries.items()]
-    scored.sort(key=lambda kv: (-kv[1], kv[0]))
-    return scored[:n]
+    scored = decayed(entries, now_ms, half_life_ms)
+    best = sorted(scored) if n >= len(scored) else heapq.nsmallest(n, scored)
+    return [(k, -w) for w, k in best]
 
 
 def prune(entries: dict[str, list], now_ms: int, half_life_ms: int, cap: int) -> dict[str, list]:

@@ -9,8 +9,9 @@ score and multiplied by ``cfg.source_weights[source]``, so scores are comparable
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from itertools import islice
 
@@ -18,7 +19,7 @@ from . import cooccurrence, trending, user_cf
 from ._state import Store
 from .config import ModelConfig
 from .interactions import ItemInfo
-from .user_state import ITEM, item_scores, profile
+from .user_state import ITEM, profile, profile_scores
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,9 @@ class Candidate:
     source: str
     score: float
     explanation: str
+
+
+_Scored = list[tuple[float, str, str, str]]  # (-score, item, source, explanation): ascending = best first
 
 
 def _title(catalogue: Mapping[str, ItemInfo], item: str) -> str:
@@ -38,41 +42,50 @@ def _people(n: int, verb: str) -> str:
     return f"{n} {'person' if n == 1 else 'people'} you follow {verb} this"
 
 
-def _normalise(source: str, scored: dict[str, tuple[float, str]], cfg: ModelConfig) -> list[Candidate]:
-    """Best ``candidates_per_source`` of ``{item: (raw score, explanation)}``, scaled to the source weight."""
-    ranked = sorted(((i, s, e) for i, (s, e) in scored.items() if s > 0), key=lambda t: (-t[1], t[0]))
-    ranked = ranked[: cfg.candidates_per_source]
+def _normalise(source: str, scored: dict[str, float], explain: Callable[[str], str], cfg: ModelConfig) -> _Scored:
+    """Best ``candidates_per_source`` of ``{item: raw score}``, scaled to the source weight and explained."""
+    ranked = [(-s, i) for i, s in scored.items() if s > 0]
+    n = cfg.candidates_per_source
+    ranked = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
     if not ranked:
         return []
-    scale = cfg.source_weights.get(source, 0.0) / ranked[0][1]
-    return [Candidate(i, source, s * scale, e) for i, s, e in ranked]
+    scale = cfg.source_weights.get(source, 0.0) / -ranked[0][0]
+    return [(-(-s * scale), i, source, explain(i)) for s, i in ranked]
 
 
-def _item_cf(store: Store, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]], seen: set[str],
-             now_ms: int, cfg: ModelConfig) -> dict[str, tuple[float, str]]:
+def _item_cf(store: Store, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]], seen: Container[str],
+             now_ms: int, cfg: ModelConfig) -> _Scored:
     total: dict[str, float] = {}
     best: dict[str, tuple[float, str]] = {}  # strongest anchor per item
     for x, r in seeds:
-        for j, sim in cooccurrence.similar_items(store, x, now_ms, cfg):
+        for j, sim in cooccurrence.similar_items(store, x, now_ms, cfg, cfg.item_cf_neighbours):
             if j in seen:
                 continue
             c = sim * r
             total[j] = total.get(j, 0.0) + c
-            if j not in best or c > best[j][0] or (c == best[j][0] and x < best[j][1]):
+            b = best.get(j)
+            if b is None or c > b[0] or (c == b[0] and x < b[1]):
                 best[j] = (c, x)
-    return {j: (s, f"viewed together with {_title(catalogue, best[j][1])}") for j, s in total.items()}
+    return _normalise("item_cf", total,
+                      lambda j: f"viewed together with {_title(catalogue, best[j][1])}", cfg)
 
 
-def _social(prof: dict, seen: set[str]) -> dict[str, tuple[float, str]]:
-    out = {}
+def _social(prof: dict, seen: Container[str], cfg: ModelConfig) -> _Scored:
+    scores: dict[str, float] = {}
+    counts: dict[str, tuple[int, int]] = {}
     for item, sigs in prof["s"].items():
         if item in seen:
             continue
         bought = len({s[0] for s in sigs if s[1] == "bought"})
         shared = len({s[0] for s in sigs if s[1] == "shared"})
-        text = _people(bought, "bought") if bought else _people(shared, "shared")
-        out[item] = (2.0 * bought + shared, text)
-    return out
+        scores[item] = 2.0 * bought + shared
+        counts[item] = (bought, shared)
+
+    def explain(item: str) -> str:
+        bought, shared = counts[item]
+        return _people(bought, "bought") if bought else _people(shared, "shared")
+
+    return _normalise("social", scores, explain, cfg)
 
 
 def _categories(catalogue: Mapping[str, ItemInfo], items: list[str], n: int = 2) -> list[str]:
@@ -80,44 +93,73 @@ def _categories(catalogue: Mapping[str, ItemInfo], items: list[str], n: int = 2)
     return [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def _trending(store: Store, categories: list[str], seen: set[str], now_ms: int,
-              cfg: ModelConfig) -> dict[str, tuple[float, str]]:
-    out: dict[str, tuple[float, str]] = {}
-    lists = [(c, f"trending in {c}") for c in categories] + [(None, "trending now")]
-    for cat, text in lists:
-        for item, w in trending.trending(store, cat, now_ms, cfg.candidates_per_source, cfg):
-            if item not in seen and item not in out:
-                out[item] = (w, text)
-    return out
+class _Trending:
+    """Per-call reads of the trending lists, shared by the trending and content sources."""
+
+    def __init__(self, store: Store, now_ms: int, cfg: ModelConfig) -> None:
+        self.store, self.now_ms, self.cfg = store, now_ms, cfg
+        self.n = max(cfg.candidates_per_source, cfg.content_pool)
+        self.tops: dict[str | None, list[tuple[str, float]]] = {}
+
+    def top(self, category: str | None, n: int) -> list[tuple[str, float]]:
+        """The first ``n`` of ``trending.trending(...)`` for the category (global when None)."""
+        found = self.tops.get(category)
+        if found is None:
+            found = self.tops[category] = trending.trending(self.store, category, self.now_ms, self.n, self.cfg)
+        return found[:n]
 
 
-def _content(store: Store, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]], seen: set[str],
-             now_ms: int, cfg: ModelConfig) -> dict[str, tuple[float, str]]:
-    out: dict[str, tuple[float, str]] = {}
-    pools: dict[str, list[str]] = {}
+def _trending(lists: _Trending, categories: list[str], seen: Container[str], cfg: ModelConfig) -> _Scored:
+    scores: dict[str, float] = {}
+    texts: dict[str, str] = {}
+    sources = [(c, f"trending in {c}") for c in categories] + [(None, "trending now")]
+    for cat, text in sources:
+        for item, w in lists.top(cat, cfg.candidates_per_source):
+            if item not in seen and item not in scores:
+                scores[item] = w
+                texts[item] = text
+    return _normalise("trending", scores, texts.__getitem__, cfg)
+
+
+def _content(lists: _Trending, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]],
+             seen: Container[str], cfg: ModelConfig) -> _Scored:
+    """The ``content_pool`` most popular items of each seed's category: ``0.5 + Jaccard(tags)``.
+
+    The first seed with the best score explains.
+    """
+    scores: dict[str, float] = {}
+    anchor: dict[str, str] = {}
+    pools: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    done: set[tuple[str, frozenset[str]]] = set()
     for x, _ in seeds:
         info = catalogue.get(x)
         if info is None or not info.category:
             continue
-        tags = set(info.tags)
+        tags = frozenset(info.tags)
+        if (info.category, tags) in done:  # an earlier seed scored every item the same and wins ties
+            continue
+        done.add((info.category, tags))
         pool = pools.get(info.category)
         if pool is None:
-            value = store.get(trending.list_key(info.category))
-            pool = pools[info.category] = sorted(value["e"]) if value else []
-        for j in pool:
-            other = catalogue.get(j)
-            if j in seen or other is None:
-                continue
-            union = tags | set(other.tags)
-            score = 0.5 + (len(tags & set(other.tags)) / len(union) if union else 0.0)
-            if j not in out or score > out[j][0]:
-                out[j] = (score, f"similar to {_title(catalogue, x)} you viewed")
-    return out
+            pool = pools[info.category] = [
+                (j, frozenset(other.tags)) for j, _ in lists.top(info.category, cfg.content_pool)
+                if j not in seen and (other := catalogue.get(j)) is not None]
+        n = len(tags)
+        for j, other_tags in pool:
+            common = len(tags & other_tags) if n and other_tags else 0
+            union = n + len(other_tags) - common
+            score = 0.5 + (common / union if union else 0.0)
+            old = scores.get(j)
+            if old is None or score > old:
+                scores[j] = score
+                anchor[j] = x
+    return _normalise("content", scores, lambda j: f"similar to {_title(catalogue, anchor[j])} you viewed", cfg)
 
 
-def _popular(catalogue: Mapping[str, ItemInfo], seen: set[str], n: int) -> dict[str, tuple[float, str]]:
-    picks = islice((i for i, info in catalogue.items() if info.in_stock and i not in seen), n)
-    return {item: (1.0 / (rank + 1), "popular") for rank, item in enumerate(picks)}
+def _popular(catalogue: Mapping[str, ItemInfo], seen: Container[str], cfg: ModelConfig) -> _Scored:
+    picks = islice((i for i, info in catalogue.items() if info.in_stock and i not in seen), cfg.candidates_per_source)
+    return _normalise("popular", {item: 1.0 / (rank + 1) for rank, item in enumerate(picks)},
+                      lambda _: "popular", cfg)
 
 
 def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms: int,
@@ -128,26 +170,29 @@ def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms:
     """
     prof = profile(store, user)
     hist = prof["h"] if prof else []
-    seen = {e[ITEM] for e in hist}
-    scores = item_scores(hist)
+    scores = profile_scores(prof) if prof else {}
+    seen = scores  # every item of the history has a score
     seeds: list[tuple[str, float]] = []
+    picked: set[str] = set()
     for e in reversed(hist):
         x = e[ITEM]
-        if scores.get(x, 0.0) > 0 and all(x != s for s, _ in seeds):
+        if x not in picked and scores.get(x, 0.0) > 0:
+            picked.add(x)
             seeds.append((x, scores[x]))
             if len(seeds) == cfg.seed_items:
                 break
-    found: list[Candidate] = []
+    found: _Scored = []
+    lists = _Trending(store, now_ms, cfg)
     if seeds:
-        found += _normalise("item_cf", _item_cf(store, catalogue, seeds, seen, now_ms, cfg), cfg)
-        found += _normalise("user_cf", {i: (s, "people with similar taste liked this")
-                                        for i, s in user_cf.candidates(store, user, now_ms, cfg)}, cfg)
-        found += _normalise("content", _content(store, catalogue, seeds, seen, now_ms, cfg), cfg)
+        found += _item_cf(store, catalogue, seeds, seen, now_ms, cfg)
+        found += _normalise("user_cf", dict(user_cf.candidates(store, user, now_ms, cfg, scores)),
+                            lambda _: "people with similar taste liked this", cfg)
+        found += _content(lists, catalogue, seeds, seen, cfg)
     if prof:
-        found += _normalise("social", _social(prof, seen), cfg)
+        found += _social(prof, seen, cfg)
     cats = _categories(catalogue, [x for x, _ in seeds])
-    found += _normalise("trending", _trending(store, cats, seen, now_ms, cfg), cfg)
-    if len({c.item_id for c in found}) < cfg.k:
-        found += _normalise("popular", _popular(catalogue, seen, cfg.candidates_per_source), cfg)
-    found.sort(key=lambda c: (-c.score, c.item_id, c.source))
-    return found
+    found += _trending(lists, cats, seen, cfg)
+    if len({c[1] for c in found}) < cfg.k:
+        found += _popular(catalogue, seen, cfg)
+    found.sort()
+    return [Candidate(i, source, -s, e) for s, i, source, e in found]

@@ -57,10 +57,13 @@ class ModelConfig:
     max_referrals: int = 50  # items a user reached via someone's share (purchase attribution)
     attribution_window_ms: int = 7 * _DAY_MS  # a purchase within this of a shared click credits the sharer
     debounce_ms: int = 2_000  # minimum event time between two recommendations for one user
+    # Work per request: each bound below caps what one generate() call reads or keeps.
     similar_users: int = 20  # neighbours used by user-CF
-    cf_candidate_users: int = 100  # users whose profiles user-CF reads per request
+    cf_candidate_users: int = 25  # users whose profiles user-CF reads per request (most shared items first)
     seed_items: int = 5  # most recent distinct items that seed item-CF and content candidates
-    candidates_per_source: int = 50
+    item_cf_neighbours: int = 20  # heaviest co-occurrence neighbours read per seed (<= neighbours_per_item)
+    content_pool: int = 50  # most popular items of a seed's category that content candidates score
+    candidates_per_source: int = 20  # kept per source before merging (ranking keeps k of their union)
     min_mass: float = 1e-3  # decayed mass under which sweep forgets an item
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     review_weights: tuple[float, ...] = DEFAULT_REVIEW_WEIGHTS
@@ -70,7 +73,8 @@ class ModelConfig:
         for name in ("history_len", "cooc_window", "neighbours_per_item", "max_items_tracked", "max_users_tracked",
                      "user_ttl_ms", "half_life_ms", "trending_half_life_ms", "trending_k", "users_per_item", "k",
                      "max_per_category", "max_purchased", "max_follows", "social_items", "social_per_item",
-                     "max_referrals", "similar_users", "cf_candidate_users", "seed_items", "candidates_per_source"):
+                     "max_referrals", "similar_users", "cf_candidate_users", "seed_items", "item_cf_neighbours",
+                     "content_pool", "candidates_per_source"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ModelConfig.{name} must be > 0, got {getattr(self, name)}")
         if len(self.review_weights) != 5:

@@ -13,10 +13,11 @@ adds the difference.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable
 
-from ._state import APPLIED, Store, add_decayed, already_applied, mark_applied, prune, top_by_weight, value_at
+from ._state import APPLIED, Store, add_decayed, copy_value, decayed, prune, top_by_weight, value_at
 from .config import ModelConfig
 from .interactions import Interaction
 from .user_state import ITEM, POS, SOURCE, TS, WEIGHT
@@ -43,17 +44,22 @@ def pair_increments(
     ``it`` itself is already in ``history`` (replay).
     """
     hist = history if isinstance(history, list) else list(history)
-    if hist and (hist[-1][TS], hist[-1][SOURCE], hist[-1][POS]) >= it.order_key:
-        before = [e for e in hist if (e[TS], e[SOURCE], e[POS]) < it.order_key]
+    order = it.order_key
+    if hist and (hist[-1][TS], hist[-1][SOURCE], hist[-1][POS]) >= order:
+        before = [e for e in hist if (e[TS], e[SOURCE], e[POS]) < order]
     else:  # the usual case: nothing at or after the event
         before = hist
-    strength = _strengths(before)
-    a = strength.get(it.item_id, 0.0)
+    item = it.item_id
+    a = 0.0
+    for e in before:
+        if e[ITEM] == item and e[WEIGHT] > a:
+            a = e[WEIGHT]
     b = max(a, cfg.weight(it.kind, it.stars))
     if b <= a:
         return 0.0, []
+    strength = _strengths(before)
     pairs: list[tuple[str, float]] = []
-    seen = {it.item_id}
+    seen = {item}
     for e in reversed(before):
         j = e[ITEM]
         if j in seen:
@@ -68,34 +74,40 @@ def pair_increments(
     return b - a, pairs
 
 
-def _add_to_row(store: Store, item: str, adds: Iterable[tuple[str, float]], it: Interaction, cfg: ModelConfig) -> bool:
+def _add_to_row(store: Store, item: str, adds: Iterable[tuple[str, float]], it: Interaction, pos: int,
+                cfg: ModelConfig) -> bool:
     k = ROW + item
     row = store.get(k)
-    pos = it.pos
     if row is None:
         row = {"nb": {}, APPLIED: {}}
-    elif already_applied(row, it.source, pos):
+    elif row[APPLIED].get(it.source, -1) >= pos:
         return False
+    else:  # copy_value(row, "nb"), inlined: this runs up to cooc_window + 1 times per event
+        row = row.copy()
+        nb = row["nb"] = row["nb"].copy()
+        row[APPLIED] = row[APPLIED].copy()
     nb = row["nb"]
+    ts, hl = it.ts_ms, cfg.half_life_ms
     for j, inc in adds:
-        nb[j] = add_decayed(nb.get(j), inc, it.ts_ms, cfg.half_life_ms)
+        nb[j] = add_decayed(nb.get(j), inc, ts, hl)
     if len(nb) > 2 * cfg.neighbours_per_item:
-        row["nb"] = prune(nb, it.ts_ms, cfg.half_life_ms, cfg.neighbours_per_item)
-    mark_applied(row, it.source, pos)
+        row["nb"] = prune(nb, ts, hl, cfg.neighbours_per_item)
+    row[APPLIED][it.source] = pos
     store[k] = row
     return True
 
 
-def _add_mass(store: Store, item: str, inc: float, it: Interaction, cfg: ModelConfig) -> bool:
+def _add_mass(store: Store, item: str, inc: float, it: Interaction, pos: int, cfg: ModelConfig) -> bool:
     k = MASS + item
     value = store.get(k)
-    pos = it.pos
     if value is None:
         value = {"m": None, APPLIED: {}}
-    elif already_applied(value, it.source, pos):
+    elif value[APPLIED].get(it.source, -1) >= pos:
         return False
+    else:
+        value = copy_value(value)
     value["m"] = add_decayed(value["m"], inc, it.ts_ms, cfg.half_life_ms)
-    mark_applied(value, it.source, pos)
+    value[APPLIED][it.source] = pos
     store[k] = value
     return True
 
@@ -109,11 +121,12 @@ def update(store: Store, it: Interaction, history: Iterable[list], cfg: ModelCon
     mass, pairs = pair_increments(it, history, cfg)
     if mass <= 0:
         return 0
-    written = int(_add_mass(store, it.item_id, mass, it, cfg))
+    pos = it.pos
+    written = int(_add_mass(store, it.item_id, mass, it, pos, cfg))
     if pairs:
-        written += _add_to_row(store, it.item_id, pairs, it, cfg)
+        written += _add_to_row(store, it.item_id, pairs, it, pos, cfg)
         for j, inc in pairs:
-            written += _add_to_row(store, j, ((it.item_id, inc),), it, cfg)
+            written += _add_to_row(store, j, ((it.item_id, inc),), it, pos, cfg)
     return written
 
 
@@ -133,15 +146,31 @@ def neighbours(store: Store, item: str, now_ms: int, cfg: ModelConfig) -> list[t
     return top_by_weight(row["nb"], now_ms, cfg.half_life_ms, cfg.neighbours_per_item)
 
 
-def similar_items(store: Store, item: str, now_ms: int, cfg: ModelConfig) -> list[tuple[str, float]]:
-    """Cosine ``co(i, j) / sqrt(n_i * n_j)`` for the item's neighbours, similarity desc then id asc."""
+def similar_items(store: Store, item: str, now_ms: int, cfg: ModelConfig,
+                  n: int | None = None) -> list[tuple[str, float]]:
+    """Cosine ``co(i, j) / sqrt(n_i * n_j)`` for the item's neighbours, similarity desc then id asc.
+
+    Reads the ``n`` heaviest neighbours by co-occurrence (default ``neighbours_per_item``).
+    """
     n_i = mass(store, item, now_ms, cfg)
     if n_i <= 0:
         return []
+    row = store.get(ROW + item)
+    if row is None:
+        return []
+    hl = cfg.half_life_ms
+    scored = decayed(row["nb"], now_ms, hl)
+    limit = cfg.neighbours_per_item if n is None else min(n, cfg.neighbours_per_item)
+    top = sorted(scored)[:limit] if limit >= len(scored) else heapq.nsmallest(limit, scored)
     out = []
-    for j, co in neighbours(store, item, now_ms, cfg):
-        n_j = mass(store, j, now_ms, cfg)
-        if n_j > 0 and co > 0:
-            out.append((j, co / math.sqrt(n_i * n_j)))
-    out.sort(key=lambda kv: (-kv[1], kv[0]))
-    return out
+    get = store.get
+    for neg_co, j in top:
+        value = get(MASS + j)
+        if value is None or value["m"] is None or neg_co >= 0:
+            continue
+        w, t = value["m"]
+        n_j = w if now_ms <= t else w * 2.0 ** (-(now_ms - t) / hl)
+        if n_j > 0:
+            out.append((-neg_co / math.sqrt(n_i * n_j), j))
+    out.sort(key=lambda sj: (-sj[0], sj[1]))
+    return [(j, sim) for sim, j in out]

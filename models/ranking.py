@@ -96,13 +96,6 @@ class Context:
 DEFAULT_SCORER_WEIGHT = 0.5
 
 
-def _allowed(user: str, item: str, context: Context) -> bool:
-    if item in context.purchased or item in context.exclude:
-        return False
-    info = context.catalogue.get(item)
-    return info is None or (info.in_stock and info.seller_id != user)
-
-
 def _blend(user: str, items: list[str], base: dict[str, float], context: Context,
            scorers: Sequence[Scorer]) -> dict[str, float]:
     total = dict(base)
@@ -134,29 +127,38 @@ def rank(user: str, candidates: Sequence[Candidate], context: Context, scorers: 
     """
     base: dict[str, float] = {}
     best: dict[str, Candidate] = {}
-    sources: dict[str, set[str]] = {}
+    sources: dict[str, list[str]] = {}
+    purchased, exclude = context.purchased, context.exclude
+    info_of = context.catalogue.get
     for c in candidates:
-        if not _allowed(user, c.item_id, context):
-            continue
-        base[c.item_id] = base.get(c.item_id, 0.0) + c.score
-        sources.setdefault(c.item_id, set()).add(c.source)
-        b = best.get(c.item_id)
-        if b is None or c.score > b.score or (c.score == b.score and c.source < b.source):
-            best[c.item_id] = c
-    items = sorted(base)
-    total = _blend(user, items, base, context, scorers) if scorers and items else base
-    ordered = sorted(items, key=lambda i: (-total[i], i))
+        item = c.item_id
+        b = best.get(item)
+        if b is None:
+            if item in purchased or item in exclude:
+                continue
+            info = info_of(item)
+            if info is not None and (not info.in_stock or info.seller_id == user):
+                continue
+            best[item] = c
+            base[item] = 0.0 + c.score
+            sources[item] = [c.source]
+        else:
+            base[item] += c.score
+            sources[item].append(c.source)
+            if c.score > b.score or (c.score == b.score and c.source < b.source):
+                best[item] = c
+    total = _blend(user, sorted(base), base, context, scorers) if scorers and base else base
     out: list[RankedItem] = []
     per_category: dict[str, int] = {}
-    for item in ordered:
-        info = context.catalogue.get(item)
+    for neg, item in sorted([(-t, i) for i, t in total.items()]):
+        info = info_of(item)
         cat = info.category if info is not None else ""
         if cat:
             if per_category.get(cat, 0) >= cfg.max_per_category:
                 continue
             per_category[cat] = per_category.get(cat, 0) + 1
         b = best[item]
-        out.append(RankedItem(item, total[item], b.source, b.explanation, tuple(sorted(sources[item]))))
+        out.append(RankedItem(item, -neg, b.source, b.explanation, tuple(sorted(set(sources[item])))))
         if len(out) == cfg.k:
             break
     return out

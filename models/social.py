@@ -10,7 +10,7 @@ does not dominate: ``(clicks + 3 * purchases + 1) / (shares + 2)``.
 
 from __future__ import annotations
 
-from ._state import APPLIED, Store, already_applied, mark_applied
+from ._state import APPLIED, Store, already_applied, copy_value, mark_applied
 from .config import ModelConfig
 from .interactions import position
 from .user_state import add_social_signal, apply_follow, follows
@@ -44,6 +44,8 @@ def apply_follower(store: Store, followee: str, follower: str, follow: bool, ts:
         value = {"f": {}, APPLIED: {}}
     elif already_applied(value, source, pos):
         return False
+    else:
+        value = copy_value(value, "f")
     fs = value["f"]
     if follow:
         fs[follower] = ts
@@ -70,6 +72,8 @@ def _count(store: Store, user: str, field: str, source: str, offset: int) -> boo
         value = {"shares": 0, "clicks": 0, "purchases": 0, APPLIED: {}}
     elif already_applied(value, source, pos):
         return False
+    else:
+        value = copy_value(value)
     value[field] += 1
     mark_applied(value, source, pos)
     store[k] = value

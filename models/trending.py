@@ -9,7 +9,7 @@ back with its full popularity on its next event, since the value is copied from 
 
 from __future__ import annotations
 
-from ._state import APPLIED, Store, add_decayed, already_applied, mark_applied, prune, top_by_weight
+from ._state import APPLIED, Store, add_decayed, copy_value, prune, top_by_weight
 from .config import ModelConfig
 from .interactions import Interaction
 
@@ -22,31 +22,34 @@ def list_key(category: str | None) -> str:
     return CATEGORY + category if category else GLOBAL
 
 
-def _popularity(store: Store, it: Interaction, w: float, cfg: ModelConfig) -> list:
+def _popularity(store: Store, it: Interaction, pos: int, w: float, cfg: ModelConfig) -> list:
     k = ITEM + it.item_id
     value = store.get(k)
-    pos = it.pos
     if value is None:
         value = {"t": None, APPLIED: {}}
-    elif already_applied(value, it.source, pos):
+    elif value[APPLIED].get(it.source, -1) >= pos:
         return value["t"]
+    else:
+        value = copy_value(value)
     value["t"] = add_decayed(value["t"], w, it.ts_ms, cfg.trending_half_life_ms)
-    mark_applied(value, it.source, pos)
+    value[APPLIED][it.source] = pos
     store[k] = value
     return value["t"]
 
 
-def _upsert(store: Store, k: str, it: Interaction, entry: list, cfg: ModelConfig) -> bool:
+def _upsert(store: Store, k: str, it: Interaction, pos: int, entry: list, cfg: ModelConfig) -> bool:
     value = store.get(k)
-    pos = it.pos
     if value is None:
         value = {"e": {}, APPLIED: {}}
-    elif already_applied(value, it.source, pos):
+    elif value[APPLIED].get(it.source, -1) >= pos:
         return False
-    value["e"][it.item_id] = list(entry)
-    if len(value["e"]) > 2 * cfg.trending_k:
-        value["e"] = prune(value["e"], it.ts_ms, cfg.trending_half_life_ms, cfg.trending_k)
-    mark_applied(value, it.source, pos)
+    else:
+        value = copy_value(value, "e")
+    e = value["e"]
+    e[it.item_id] = list(entry)
+    if len(e) > 2 * cfg.trending_k:
+        value["e"] = prune(e, it.ts_ms, cfg.trending_half_life_ms, cfg.trending_k)
+    value[APPLIED][it.source] = pos
     store[k] = value
     return True
 
@@ -56,10 +59,11 @@ def update(store: Store, it: Interaction, cfg: ModelConfig) -> int:
     w = cfg.weight(it.kind, it.stars)
     if w <= 0:
         return 0
-    entry = _popularity(store, it, w, cfg)
-    written = int(_upsert(store, GLOBAL, it, entry, cfg))
+    pos = it.pos
+    entry = _popularity(store, it, pos, w, cfg)
+    written = int(_upsert(store, GLOBAL, it, pos, entry, cfg))
     if it.category:
-        written += _upsert(store, CATEGORY + it.category, it, entry, cfg)
+        written += _upsert(store, CATEGORY + it.category, it, pos, entry, cfg)
     return written
 
 

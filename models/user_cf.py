@@ -7,13 +7,14 @@ of a user are the users found under their items; vectors come from ``user_state.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 
-from ._state import APPLIED, Store, already_applied, mark_applied
+from ._state import APPLIED, Store, already_applied, copy_value, mark_applied
 from .config import ModelConfig
 from .interactions import Interaction
-from .user_state import item_scores, profile
+from .user_state import profile, profile_scores
 
 INDEX = "iu:"
 
@@ -29,6 +30,8 @@ def update(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
         value = {"u": {}, APPLIED: {}}
     elif already_applied(value, it.source, pos):
         return False
+    else:
+        value = copy_value(value, "u")
     users = value["u"]
     users[it.user_id] = max(users.get(it.user_id, it.ts_ms), it.ts_ms)
     if len(users) > 2 * cfg.users_per_item:
@@ -51,54 +54,73 @@ def cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return dot / (na * nb)
 
 
+def _scores(store: Store, user: str) -> dict[str, float]:
+    prof = profile(store, user)
+    return {} if prof is None else profile_scores(prof)
+
+
 def vector(store: Store, user: str) -> dict[str, float]:
     """The user's preference per item (``user_state.item_scores``), zeros dropped."""
-    prof = profile(store, user)
-    if prof is None:
-        return {}
-    return {i: w for i, w in item_scores(prof["h"]).items() if w != 0}
+    return {i: w for i, w in _scores(store, user).items() if w != 0}
 
 
-def similar_users(store: Store, user: str, now_ms: int, cfg: ModelConfig, k: int = 20,
-                  _vectors: dict[str, dict[str, float]] | None = None) -> list[tuple[str, float]]:
-    """Up to ``k`` ``(user, cosine > 0)``, similarity desc then user id asc.
-
-    Reads at most ``cf_candidate_users`` other profiles: those sharing the most positive items with ``user``.
-    ``now_ms`` is accepted for a uniform signature; vectors are not decayed.
-    """
-    mine = vector(store, user)
+def _similar(store: Store, user: str, mine: dict[str, float], cfg: ModelConfig,
+             k: int) -> list[tuple[str, float, dict[str, float]]]:
+    """``(user, cosine > 0, their scores)`` of the ``k`` most similar users; see :func:`similar_users`."""
     overlap: Counter[str] = Counter()
+    get = store.get
     for item, w in mine.items():
-        if w <= 0:
-            continue
-        idx = store.get(INDEX + item)
-        if idx is not None:
-            overlap.update(u for u in idx["u"] if u != user)
+        if w > 0:
+            idx = get(INDEX + item)
+            if idx is not None:
+                overlap.update(idx["u"].keys())  # a keys view counts in C
+    overlap.pop(user, None)
     if not overlap:
         return []
-    pool = sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0]))[: cfg.cf_candidate_users]
-    vectors = {} if _vectors is None else _vectors
-    for v, _ in pool:
-        vectors[v] = vector(store, v)
-    sims = [(v, cosine(mine, vectors[v])) for v, _ in pool]
-    sims = [(v, s) for v, s in sims if s > 0]
-    sims.sort(key=lambda kv: (-kv[1], kv[0]))
-    return sims[:k]
+    n = cfg.cf_candidate_users
+    ranked = [(-c, v) for v, c in overlap.items()]
+    pool = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
+    norm_mine = math.sqrt(sum(w * w for w in mine.values()))
+    sims = []
+    for _, v in pool:
+        theirs = _scores(store, v)
+        a, b = (theirs, mine) if len(theirs) < len(mine) else (mine, theirs)
+        dot = 0.0
+        for i, w in a.items():
+            x = b.get(i)
+            if x is not None:
+                dot += w * x
+        if dot > 0:
+            sims.append((-dot / (norm_mine * math.sqrt(sum(w * w for w in theirs.values()))), v, theirs))
+    sims.sort(key=lambda t: (t[0], t[1]))
+    return [(v, -s, theirs) for s, v, theirs in sims[:k]]
 
 
-def candidates(store: Store, user: str, now_ms: int, cfg: ModelConfig) -> list[tuple[str, float]]:
+def similar_users(store: Store, user: str, now_ms: int, cfg: ModelConfig, k: int = 20) -> list[tuple[str, float]]:
+    """Up to ``k`` ``(user, cosine > 0)``, similarity desc then user id asc.
+
+    Reads at most ``cf_candidate_users`` other profiles: those sharing the most positive items with ``user``
+    (ties: user id asc). ``now_ms`` is accepted for a uniform signature; vectors are not decayed.
+    """
+    return [(v, s) for v, s, _ in _similar(store, user, vector(store, user), cfg, k)]
+
+
+def candidates(store: Store, user: str, now_ms: int, cfg: ModelConfig,
+               mine: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """Items liked by similar users that ``user`` has not interacted with.
 
     Score = ``sum_v sim(u, v) * r_v(item)`` over similar users ``v`` with ``r_v(item) > 0`` (so agreement
-    counts); best first (score desc, item asc), at most ``candidates_per_source``.
+    counts); best first (score desc, item asc), at most ``candidates_per_source``. ``mine``: the user's
+    ``item_scores`` when the caller already has them.
     """
-    prof = profile(store, user)
-    seen = {e[0] for e in prof["h"]} if prof else set()
+    if mine is None:
+        mine = _scores(store, user)
     scores: dict[str, float] = {}
-    vectors: dict[str, dict[str, float]] = {}
-    for v, sim in similar_users(store, user, now_ms, cfg, cfg.similar_users, vectors):
-        for item, r in vectors[v].items():
-            if r > 0 and item not in seen:
+    for _, sim, theirs in _similar(store, user, mine, cfg, cfg.similar_users):
+        for item, r in theirs.items():
+            if r > 0 and item not in mine:
                 scores[item] = scores.get(item, 0.0) + sim * r
-    out = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    return out[: cfg.candidates_per_source]
+    ranked = [(-s, i) for i, s in scores.items()]
+    n = cfg.candidates_per_source
+    best = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
+    return [(i, -s) for s, i in best]

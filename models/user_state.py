@@ -1,8 +1,10 @@
 """Per-user profile at key ``u:<user>``: bounded history, purchases, follows, social feed, referrals.
 
-Value layout (plain lists and dicts, so any serializer works)::
+Updates copy the profile and the containers they change (never in place). Value layout (plain lists and
+dicts, so any serializer works)::
 
     {"h": [[item, kind, weight, ts, source, pos], ...]   # sorted by (ts, source, pos), <= history_len
+     "v": {item: score}                                 # item_scores(h), kept on write (absent in old values)
      "p": [item, ...]                                   # purchased, most recent last, <= max_purchased
      "seen": last event ts, "rec": last recommendation ts,
      "f": {followee: ts}                                # <= max_follows
@@ -16,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._state import APPLIED, Store, already_applied, mark_applied
+from ._state import APPLIED, Store, already_applied, copy_value, mark_applied
 from .config import ModelConfig
 from .interactions import Interaction, position
 
 PREFIX = "u:"
+
+SCORES = "v"  # item_scores of the history, maintained on write so readers need not recompute it
 
 # Indexes into a history entry.
 ITEM, KIND, WEIGHT, TS, SOURCE, POS = range(6)
@@ -31,7 +35,7 @@ def key(user: str) -> str:
 
 
 def new_profile() -> dict[str, Any]:
-    return {"h": [], "p": [], "seen": 0, "rec": None, "f": {}, "s": {}, "r": {}, APPLIED: {}}
+    return {"h": [], SCORES: {}, "p": [], "seen": 0, "rec": None, "f": {}, "s": {}, "r": {}, APPLIED: {}}
 
 
 def profile(store: Store, user: str) -> dict[str, Any] | None:
@@ -45,16 +49,21 @@ def _order(entry: list) -> tuple[int, str, int]:
 
 def apply_interaction(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
     """Add ``it`` to the user's profile; False (and no change) when its position is already applied."""
-    k = key(it.user_id)
-    prof = store.get(k)
+    k = PREFIX + it.user_id
+    stored = store.get(k)
     pos = it.pos
-    if prof is None:
+    source = it.source
+    if stored is None:
         prof = new_profile()
-    elif already_applied(prof, it.source, pos):
+    elif stored[APPLIED].get(source, -1) >= pos:
         return False
-    entry = [it.item_id, it.kind, cfg.weight(it.kind, it.stars), it.ts_ms, it.source, pos]
+    else:
+        prof = copy_value(stored, "h")
+    ts = it.ts_ms
+    item = it.item_id
+    entry = [item, it.kind, cfg.weight(it.kind, it.stars), ts, source, pos]
     hist = prof["h"]
-    order = it.order_key
+    order = (ts, source, pos)
     if not hist or _order(hist[-1]) <= order:
         hist.append(entry)
     else:  # late event: insert in order (rare, history is short)
@@ -62,25 +71,40 @@ def apply_interaction(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
         while i > 0 and _order(hist[i - 1]) > order:
             i -= 1
         hist.insert(i, entry)
+    changed = {item}
     if len(hist) > cfg.history_len:
+        changed.update(e[ITEM] for e in hist[: len(hist) - cfg.history_len])
         del hist[: len(hist) - cfg.history_len]
+    prof[SCORES] = _rescore(prof.get(SCORES), hist, changed)
     if it.kind == "purchase":
-        bought = prof["p"]
-        if it.item_id in bought:
-            bought.remove(it.item_id)
-        bought.append(it.item_id)
+        bought = prof["p"] = list(prof["p"])
+        if item in bought:
+            bought.remove(item)
+        bought.append(item)
         if len(bought) > cfg.max_purchased:
             del bought[: len(bought) - cfg.max_purchased]
     if it.shared_by and it.shared_by != it.user_id:
-        refs = prof["r"]
-        refs[it.item_id] = [it.shared_by, it.ts_ms]
+        refs = prof["r"] = dict(prof["r"])
+        refs[item] = [it.shared_by, ts]
         if len(refs) > 2 * cfg.max_referrals:
             keep = sorted(refs.items(), key=lambda kv: (-kv[1][1], kv[0]))[: cfg.max_referrals]
             prof["r"] = dict(keep)
-    prof["seen"] = max(prof["seen"], it.ts_ms)
-    mark_applied(prof, it.source, pos)
+    prof["seen"] = max(prof["seen"], ts)
+    prof[APPLIED][source] = pos
     store[k] = prof
     return True
+
+
+def _rescore(scores: dict[str, float] | None, hist: list[list], changed: set[str]) -> dict[str, float]:
+    """``item_scores(hist)`` given the scores before ``changed`` items gained or lost entries."""
+    if scores is None:
+        return item_scores(hist)
+    out = scores.copy()
+    for i in changed:
+        out.pop(i, None)
+    out.update(item_scores([e for e in hist if e[ITEM] in changed] if len(changed) > 1 else
+                           [e for e in hist if e[ITEM] == next(iter(changed))]))
+    return out
 
 
 def history_before(store: Store, user: str, source: str, offset: int, ts_ms: int | None = None,
@@ -110,16 +134,26 @@ def before(history: list[list], order: tuple[int, str, int]) -> list[list]:
 def item_scores(history: Iterable[list]) -> dict[str, float]:
     """The user's preference per item: their latest review's weight if any, else their strongest action."""
     scores: dict[str, float] = {}
-    reviewed: set[str] = set()
-    for item, kind, w, *_ in history:  # in event order, so the latest review wins
-        if kind == "review":
-            scores[item] = w
+    reviewed: set[str] | None = None
+    for e in history:  # in event order, so the latest review wins
+        item = e[ITEM]
+        if e[KIND] == "review":
+            scores[item] = e[WEIGHT]
+            if reviewed is None:
+                reviewed = set()
             reviewed.add(item)
-        elif item not in reviewed:
+        else:
+            w = e[WEIGHT]
             old = scores.get(item)
-            if old is None or w > old:
+            if old is None or (w > old and (reviewed is None or item not in reviewed)):
                 scores[item] = w
     return scores
+
+
+def profile_scores(prof: dict[str, Any]) -> dict[str, float]:
+    """``item_scores`` of the profile's history, kept up to date in the profile (read-only: do not mutate)."""
+    scores = prof.get(SCORES)
+    return item_scores(prof["h"]) if scores is None else scores
 
 
 def purchased(store: Store, user: str) -> frozenset[str]:
@@ -139,6 +173,8 @@ def apply_follow(store: Store, user: str, target: str, follow: bool, ts: int, so
         prof = new_profile()
     elif already_applied(prof, source, pos):
         return False
+    else:
+        prof = copy_value(prof, "f")
     follows = prof["f"]
     if follow:
         follows[target] = ts
@@ -171,6 +207,7 @@ def add_social_signal(store: Store, user: str, item: str, followee: str, kind: s
     pos = position(offset)
     if prof is None or already_applied(prof, source, pos) or followee not in prof["f"]:
         return False
+    prof = copy_value(prof, "s")
     feed = prof["s"]
     sigs = [s for s in feed.get(item, []) if not (s[0] == followee and s[1] == kind)]
     sigs.append([followee, kind, ts])
@@ -208,8 +245,7 @@ def mark_recommended(store: Store, user: str, event_ts: int) -> None:
     """Remember that a recommendation for ``user`` was made at ``event_ts`` (event time)."""
     k = key(user)
     prof = store.get(k)
-    if prof is None:
-        prof = new_profile()
+    prof = new_profile() if prof is None else dict(prof)
     prof["rec"] = event_ts if prof.get("rec") is None else max(prof["rec"], event_ts)
     store[k] = prof
 
