@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import ItemInfo
@@ -65,6 +66,7 @@ class Engine:
     emitted: dict[int, RecentIds] = field(default_factory=dict)
     state_table: Any = None
     latest_table: Any = None
+    app: Any = None
 
     def store(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
@@ -138,6 +140,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                       max_future_skew_ms=int(settings.max_future_skew_s * 1000)),
     )
     app.socialpulse = engine  # type: ignore[attr-defined]
+    engine.app = app
     register(app, engine)
     return app
 
@@ -209,6 +212,11 @@ def register(app: faust.App, engine: Engine) -> None:
     async def _on_revoked(app_: faust.App, revoked: Any, **_: Any) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
+
+    @app.timer(10.0)  # type: ignore[misc]
+    async def _table_gauges() -> None:
+        engine.metrics.set_table_entries("state", table_sizes(engine.state_table))
+        engine.metrics.set_table_entries("latest-recommendations", table_sizes(engine.latest_table))
 
     from .web import register_views
 
@@ -285,8 +293,7 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
             latest[rec.user_id] = (event, rec)
             # End to end: from the input's produce time (Kafka timestamp) to this output's send.
             metrics.observe_end_to_end(max(0.0, time.time() - msg.timestamp))
-            for item in rec.items:
-                metrics.recommended(item.source, 1)
+            metrics.recommended(rec.items[0].source if rec.items else "popular", len(rec.items))
         for fan in outputs.fanout:
             value = fan.value | {"origin": msg.partition}
             pending.append(await internal[fan.topic].send(key=fan.key.encode(), value=value))
@@ -295,9 +302,37 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         await asyncio.gather(*pending)
     for store in touched.values():
         store.flush()
+    _record_lag(engine, events)
     for user, (event, rec) in latest.items():
         with in_event(event):
             engine.latest_table[user] = rec.to_avro() | {"items": [i.to_avro() for i in rec.items]}
+
+
+def _record_lag(engine: Engine, events: Sequence[Any]) -> None:
+    """Consumer lag per partition after a batch: high watermark minus the next offset to process."""
+    last: dict[tuple[str, int], int] = {}
+    for event in events:
+        last[(event.message.topic, event.message.partition)] = event.message.offset
+    consumer = engine.app.consumer
+    for (topic, partition), offset in last.items():
+        high = consumer.highwater(TP(topic, partition))
+        if high is not None:
+            engine.metrics.set_consumer_lag(topic, partition, max(0, high - offset - 1))
+
+
+def table_sizes(table: Any) -> int:
+    """Keys in a table's local partitions; RocksDB's own estimate, so it never walks the keys."""
+    store = table.data
+    dbs = getattr(store, "_dbs", None)
+    if dbs is None:
+        return len(store.data) if hasattr(store, "data") else 0
+    total = 0
+    for db in dbs.values():
+        try:
+            total += int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+        except Exception:  # an old rocksdict without properties: report nothing rather than walk
+            return 0
+    return total
 
 
 def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT) -> None:

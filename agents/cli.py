@@ -47,6 +47,9 @@ def _register() -> None:
     app.command("simulate")(simulate_command)
     app.command("replay")(replay_command)
     app.command("evaluate")(evaluate_command)
+    from .bench import bench_command
+
+    app.command("bench")(bench_command)
     from .demo import demo_command
 
     app.command("demo")(demo_command)

@@ -120,10 +120,12 @@ def recommend(
 def fallback(store: Store, context: ranking.Context, user_id: str, now_ms: int,
              cfg: ModelConfig) -> list[ranking.RankedItem]:
     """Globally trending items the user may buy: what a list falls back to when a model fails."""
-    allowed = [(item, score) for item, score in trending.trending(store, None, now_ms, cfg.k * 3, cfg)
-               if ranking._allowed(user_id, item, context)]
-    return [ranking.RankedItem(item_id=item, score=float(score), source="popular", explanation="popular right now")
-            for item, score in allowed[: cfg.k]]
+    profile = user_state.profile(store, user_id)
+    seen = {entry[user_state.ITEM] for entry in profile["h"]} if profile else set()
+    found = [model_candidates.Candidate(item, "popular", float(score), "popular right now")
+             for item, score in trending.trending(store, None, now_ms, cfg.k * 3 + len(seen), cfg)
+             if item not in seen]
+    return ranking.rank(user_id, found, context, (), cfg)
 
 
 def _interaction(user: str, item: str, kind: str, ts: int, source: str, offset: int, **extra: Any) -> Interaction:

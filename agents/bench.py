@@ -1,0 +1,439 @@
+"""`socialpulse bench`: throughput, latency, CPU and memory, side by side, in one run on one broker.
+
+Every figure comes from the same broker in the same run, so ratios are meaningful on a noisy
+machine; absolute numbers are not. Rows:
+
+- raw consume: a confluent-kafka consume loop over the same pre-produced events (the ceiling);
+- faust forward: a plain Faust agent that forwards each event with one send (the yardstick);
+- pipeline: the SocialPulse worker (decode, validate, learn, recommend, send), metrics on and off;
+- pipeline x2: two workers sharing the partitions;
+- latency: open loop at a fixed offered rate, produce time -> recommendation produce time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from socialpulse.schemas import Item, Record
+from socialpulse.streams.serde import AvroSerde
+from socialpulse.streams.settings import Settings
+from socialpulse.streams.topics import BEHAVIOUR_TOPICS, TOPICS, create_topics, topic_name
+
+
+@dataclass
+class BenchConfig:
+    events: int = 40_000
+    users: int = 2_000
+    items: int = 1_000
+    partitions: int = 4
+    rate: float = 2_000.0  # offered load of the latency run, events/s
+    latency_seconds: float = 20.0
+    seed: int = 7
+    out_dir: Path = Path("reports")
+    bootstrap: str | None = None  # None: start a local broker for the run
+    runs: tuple[str, ...] = ("raw", "forward", "pipeline", "pipeline_nometrics", "pipeline_x2", "latency")
+
+
+@dataclass
+class RunResult:
+    name: str
+    events: int = 0
+    seconds: float = 0.0
+    events_per_s: float = 0.0
+    cpu_percent: float = 0.0  # mean over the run, per worker process summed (100 = one core)
+    peak_rss_mb: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Workload: simulated events, encoded once, produced again for every run under its own topic prefix.
+
+
+@dataclass
+class Workload:
+    catalogue: list[tuple[str, bytes, bytes]]  # (topic short name, key, value)
+    behaviour: list[tuple[str, bytes, bytes]]
+
+
+def make_workload(cfg: BenchConfig, settings: Settings) -> Workload:
+    from socialpulse.streams.simulator import SimConfig, generate
+    from socialpulse.streams.topics import spec_for
+
+    serde = AvroSerde.from_settings(settings)
+    by_type = {spec.record_type: spec for spec in TOPICS.values()}
+    catalogue, behaviour = [], []
+    record: Record
+    for record in generate(SimConfig(users=cfg.users, items=cfg.items, events=cfg.events, seed=cfg.seed)):
+        spec = by_type[type(record)]
+        row = (spec.name, spec.key_of(record), serde.encode(record, topic=topic_name(spec_for(spec.name), settings)))
+        (catalogue if isinstance(record, Item) and not behaviour else behaviour).append(row)
+    return Workload(catalogue, behaviour)
+
+
+def _produce_rows(settings: Settings, rows: Sequence[tuple[str, bytes, bytes]]) -> None:
+    from socialpulse.streams.clients import make_producer
+
+    producer = make_producer(settings, linger_ms=20)
+    for short, key, value in rows:
+        while True:
+            try:
+                producer.produce(topic_name(TOPICS[short], settings), key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError("benchmark input not delivered")
+
+
+def fresh_settings(base: Settings, work: Path, **overrides: Any) -> Settings:
+    tag = uuid.uuid4().hex[:6]
+    values: dict[str, Any] = {"topic_prefix": f"bench{tag}.", "app_id": f"bench-{tag}", "data_dir": work / tag}
+    values.update(overrides)
+    return base.model_copy(update=values)
+
+
+def _behaviour_count(workload: Workload) -> int:
+    return sum(1 for short, _, _ in workload.behaviour if short in BEHAVIOUR_TOPICS)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measuring processes
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_") or k == "SOCIALPULSE_CACHE_DIR"}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env["SOCIALPULSE_" + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+class _Sampler(threading.Thread):
+    """Samples CPU and RSS of processes (psutil) every half second."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.procs = [psutil.Process(p) for p in pids]
+        self.cpu: list[float] = []
+        self.rss: list[tuple[float, float]] = []
+        self.stop_event = threading.Event()
+        for p in self.procs:
+            p.cpu_percent(None)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.5):
+            try:
+                self.cpu.append(sum(p.cpu_percent(None) for p in self.procs))
+                self.rss.append((time.monotonic(), sum(p.memory_info().rss for p in self.procs) / 2**20))
+            except Exception:  # a process ended: keep what was sampled
+                return
+
+
+def _committed(settings: Settings, group: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic_name(TOPICS[t], settings), p) for t in BEHAVIOUR_TOPICS
+               for p in range(settings.partitions)]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
+    finally:
+        consumer.close()
+
+
+def _start(module: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", module], env=_env(settings), stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def measure_processes(name: str, module: str, settings: list[Settings], workload: Workload, work: Path,
+                      timeout_s: float = 900.0) -> RunResult:
+    """Pre-produce the workload, start the processes, time from first commit to all committed."""
+    first = settings[0]
+    create_topics(first)
+    _produce_rows(first, workload.catalogue)
+    _produce_rows(first, workload.behaviour)
+    total = _behaviour_count(workload)
+    procs = [_start(module, s, work / f"{name}-{n}.log") for n, s in enumerate(settings)]
+    sampler = _Sampler([p.pid for p in procs])
+    sampler.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        start_t = start_n = None
+        done = 0
+        while done < total:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"{name}: stopped at {done}/{total}; see {work}/{name}-*.log")
+            time.sleep(0.2)
+            done = _committed(first, first.app_id)
+            if start_t is None and done > 0:
+                start_t, start_n = time.monotonic(), done
+        assert start_t is not None and start_n is not None
+        seconds = time.monotonic() - start_t
+    finally:
+        sampler.stop_event.set()
+        for p in procs:
+            _stop(p)
+    rate = (total - start_n) / seconds if seconds > 0 else float("inf")
+    return RunResult(name, total - start_n, seconds, rate,
+                     sum(sampler.cpu) / len(sampler.cpu) if sampler.cpu else 0.0,
+                     max((r for _, r in sampler.rss), default=0.0))
+
+
+def measure_raw_consume(settings: Settings, workload: Workload) -> RunResult:
+    """confluent-kafka poll loop over the pre-produced behaviour topics (decode included, as a worker must)."""
+    from confluent_kafka import Consumer
+
+    create_topics(settings)
+    _produce_rows(settings, workload.behaviour)
+    serde = AvroSerde.from_settings(settings)
+    total = _behaviour_count(workload)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic_name(TOPICS[t], settings) for t in BEHAVIOUR_TOPICS])
+    n, start = 0, None
+    try:
+        while n < total:
+            for msg in consumer.consume(1000, 1.0):
+                if msg.error():
+                    continue
+                if start is None:
+                    start = time.perf_counter()
+                serde.decode(msg.value())
+                n += 1
+    finally:
+        consumer.close()
+    seconds = time.perf_counter() - (start or time.perf_counter())
+    return RunResult("raw consume (confluent-kafka + decode)", n, seconds, n / seconds if seconds else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Open-loop latency
+
+
+def measure_latency(settings: Settings, workload: Workload, rate: float, seconds: float, work: Path) -> RunResult:
+    """Offer ``rate`` events/s on a schedule (not waiting for the engine), time each recommendation."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from socialpulse.streams.clients import make_producer
+
+    create_topics(settings)
+    _produce_rows(settings, workload.catalogue)
+    proc = _start("socialpulse.agents.worker", settings, work / "latency.log")
+    sampler = None
+    try:
+        _wait_ready(settings, proc)
+        sampler = _Sampler([proc.pid])
+        sampler.start()
+        serde = AvroSerde.from_settings(settings)
+        rows = [r for r in workload.behaviour if r[0] in BEHAVIOUR_TOPICS][: int(rate * seconds)]
+        sent_at: dict[str, float] = {}
+        producer = make_producer(settings, linger_ms=1)
+        t0 = time.monotonic()
+        wall0 = time.time()
+        for n, (short, key, value) in enumerate(rows):
+            due = t0 + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            event_id = serde.decode(value).event_id
+            now_ms = int(time.time() * 1000)
+            sent_at[event_id] = now_ms
+            producer.produce(topic_name(TOPICS[short], settings), key=key, value=value, timestamp=now_ms)
+            producer.poll(0)
+        producer.flush(60)
+        offered = len(rows) / (time.monotonic() - t0)
+        # Read every recommendation produced for these events.
+        name = topic_name(TOPICS["recommendations"], settings)
+        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"lat-{uuid.uuid4().hex}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(name, p, 0) for p in range(settings.partitions)])
+        latencies: list[float] = []
+        out_times: list[float] = []
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < 5.0:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            idle_since = time.monotonic()
+            rec = serde.decode(msg.value())
+            trigger = getattr(rec, "trigger_event_id", None)
+            if trigger in sent_at:
+                _, produced_ms = msg.timestamp()
+                latencies.append(produced_ms - sent_at[trigger])
+                out_times.append(produced_ms / 1000 - wall0)
+        consumer.close()
+    finally:
+        if sampler:
+            sampler.stop_event.set()
+        _stop(proc)
+    import numpy as np
+
+    lat = np.asarray(latencies, dtype=float)
+    pct = {f"p{q}": float(np.percentile(lat, q)) if lat.size else float("nan") for q in (50, 95, 99)}
+    result = RunResult(f"latency @ {rate:.0f} ev/s offered", len(rows), seconds, offered,
+                       sum(sampler.cpu) / len(sampler.cpu) if sampler and sampler.cpu else 0.0,
+                       max((r for _, r in sampler.rss), default=0.0) if sampler else 0.0,
+                       {**pct, "recommendations": len(latencies), "max": float(lat.max()) if lat.size else 0.0})
+    result.extra["_latencies"] = latencies
+    result.extra["_out_times"] = out_times
+    return result
+
+
+def _wait_ready(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("worker exited during start-up")
+        try:
+            if httpx.get(f"http://127.0.0.1:{settings.web_port}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError("worker not ready")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def run_bench(cfg: BenchConfig) -> list[RunResult]:
+    from rich.console import Console
+
+    from socialpulse.deploy.kafka import LocalKafka
+    from socialpulse.streams import reports
+
+    console = Console()
+    kafka = None if cfg.bootstrap else LocalKafka(nodes=1).start()
+    bootstrap = cfg.bootstrap or kafka.bootstrap  # type: ignore[union-attr]
+    work = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
+    base = Settings(kafka_bootstrap=bootstrap, partitions=cfg.partitions, web_port=_free_port(),
+                    log_level="WARNING")
+    results: list[RunResult] = []
+    try:
+        console.print(f"[bold]workload[/]: {cfg.events} simulated events, {cfg.users} users, {cfg.items} items, "
+                      f"{cfg.partitions} partitions; broker {bootstrap}; logs in {work}")
+        workload = make_workload(cfg, base)
+        if "raw" in cfg.runs:
+            results.append(measure_raw_consume(fresh_settings(base, work), workload))
+        if "forward" in cfg.runs:
+            results.append(measure_processes("faust forward (one send per event)", "socialpulse.agents.forwarder",
+                                             [fresh_settings(base, work)], workload, work))
+        if "pipeline" in cfg.runs:
+            results.append(measure_processes("pipeline (1 worker)", "socialpulse.agents.worker",
+                                             [fresh_settings(base, work)], workload, work))
+        if "pipeline_nometrics" in cfg.runs:
+            results.append(measure_processes("pipeline, metrics off", "socialpulse.agents.worker",
+                                             [fresh_settings(base, work, metrics_enabled=False)], workload, work))
+        if "pipeline_x2" in cfg.runs:
+            one = fresh_settings(base, work)
+            two = one.model_copy(update={"web_port": _free_port(), "data_dir": one.data_dir.with_name("second")})
+            results.append(measure_processes("pipeline (2 workers)", "socialpulse.agents.worker", [one, two],
+                                             workload, work))
+        if "latency" in cfg.runs:
+            results.append(measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, cfg.rate,
+                                           cfg.latency_seconds, work))
+    finally:
+        if kafka is not None:
+            kafka.stop()
+    _report(cfg, results, console, reports)
+    return results
+
+
+def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: Any) -> None:
+    by_name = {r.name: r for r in results}
+    forward = next((r for r in results if r.name.startswith("faust forward")), None)
+    rows = []
+    for r in results:
+        ratio = r.events_per_s / forward.events_per_s if forward and forward.events_per_s else float("nan")
+        lat = r.extra
+        rows.append([r.name, r.events, round(r.events_per_s), f"{ratio:.2f}", round(r.cpu_percent),
+                     round(r.peak_rss_mb), *(f"{lat[k]:.1f}" if k in lat else "" for k in ("p50", "p95", "p99"))])
+    reports.print_table("socialpulse bench (same broker, same run)",
+                        ["run", "events", "events/s", "vs forward", "cpu %", "peak MB", "p50 ms", "p95 ms",
+                         "p99 ms"], rows, console=console)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+            "results": [{**asdict(r), "extra": {k: v for k, v in r.extra.items() if not k.startswith("_")}}
+                        for r in results]}
+    reports.write_json(data, out / "bench.json")
+    latency = next((r for r in results if r.name.startswith("latency")), None)
+    if latency is not None:
+        reports.plot_latency(latency.extra["_latencies"], out / "bench-latency.png",
+                             title=f"Produce -> recommendation latency at {cfg.rate:.0f} events/s offered")
+        reports.plot_throughput(latency.extra["_out_times"], out / "bench-throughput.png",
+                                title="Recommendations per second during the latency run")
+    throughput = [r for r in results if not r.name.startswith("latency")]
+    if throughput:
+        _bar_chart(throughput, out / "bench-throughput-runs.png")
+    console.print(f"results: {out / 'bench.json'}; plots in {out}/")
+    del by_name
+
+
+def _bar_chart(results: list[RunResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.barh([r.name for r in results], [r.events_per_s for r in results], color="#4c72b0")
+    ax.set(xlabel="events / s (same broker, same run)", title="Throughput side by side")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def bench_command(
+    events: int = typer.Option(40_000, help="Simulated events per throughput run."),
+    users: int = typer.Option(2_000),
+    items: int = typer.Option(1_000),
+    partitions: int = typer.Option(4),
+    rate: float = typer.Option(2_000.0, help="Offered load of the open-loop latency run (events/s)."),
+    latency_seconds: float = typer.Option(20.0, help="Duration of the latency run."),
+    runs: str = typer.Option(",".join(BenchConfig.runs), help="Comma-separated subset of runs."),
+    out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and the plots go."),
+    bootstrap: str = typer.Option(None, help="Use this broker instead of starting a local one."),
+) -> None:
+    """Benchmark the pipeline side by side with a raw consumer and a forwarding Faust agent."""
+    run_bench(BenchConfig(events=events, users=users, items=items, partitions=partitions, rate=rate,
+                          latency_seconds=latency_seconds, out_dir=out_dir, bootstrap=bootstrap,
+                          runs=tuple(r.strip() for r in runs.split(",") if r.strip())))

@@ -1,0 +1,81 @@
+"""The engine's plain functions, without Kafka: replay safety, fallback, ids, fan-out."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialpulse.agents import pipeline
+from socialpulse.agents.app import model_config
+from socialpulse.schemas import Click, Item, Purchase, PurchaseLine, Social
+from socialpulse.streams.settings import Settings
+
+T0 = 1_760_000_000_000
+CFG = model_config(Settings(rec_debounce_ms=0))
+CATALOGUE = {i.item_id: pipeline.item_info(i) for i in (
+    Item("a", "A", ("c", "x"), 1, True, T0), Item("b", "B", ("c", "x"), 1, True, T0),
+    Item("c", "C", ("c", "y"), 1, True, T0), Item("d", "D", ("c", "y"), 1, False, T0))}
+
+
+def click(n: int, user: str, item: str) -> Click:
+    return Click(f"e{n}", user, item, "s", "view", T0 + n)
+
+
+def test_replayed_event_changes_nothing_and_emits_nothing() -> None:
+    store: dict = {}
+    first = pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG)
+    assert [r.recommendation_id for r in first.recommendations] == ["rec:e1"]
+    snapshot = {k: repr(v) for k, v in store.items()}
+    again = pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG)
+    assert again.recommendations == [] and again.fanout == []
+    assert {k: repr(v) for k, v in store.items()} == snapshot
+
+
+def test_out_of_stock_never_recommended() -> None:
+    store: dict = {}
+    out = pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG)
+    assert "d" not in [i.item_id for i in out.recommendations[0].items]
+
+
+def test_model_failure_falls_back_and_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    store: dict = {}
+    pipeline.on_click(store, CATALOGUE, click(1, "v", "b"), 0, T0, CFG)  # something is trending
+
+    def broken(*args: object, **kwargs: object) -> list:
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(pipeline.model_candidates, "generate", broken)
+    errors: list[tuple[str, str]] = []
+    out = pipeline.on_click(store, CATALOGUE, click(2, "u", "c"), 1, T0, CFG,
+                            on_error=lambda model, exc: errors.append((model, str(exc))))
+    assert errors == [("candidates", "model exploded")]
+    items = out.recommendations[0].items
+    assert [(i.item_id, i.source) for i in items][:1] == [("b", "popular")]
+    with pytest.raises(RuntimeError):  # without a reporter a failure is a bug and propagates
+        pipeline.on_click(store, CATALOGUE, click(3, "u", "a"), 2, T0, CFG)
+
+
+def test_purchase_fans_out_to_followers_once_per_line() -> None:
+    store: dict = {}
+    # bob's partition knows his follower carol (the reverse edge arrives through social-edges).
+    pipeline.on_social_edge(store, "bob", {"follower": "carol", "follow": True, "ts": T0, "offset": 0}, 1, CFG)
+    order = Purchase("o1", "bob", (PurchaseLine("a", 1, 5), PurchaseLine("c", 2, 5)), "USD", T0 + 5)
+    out = pipeline.on_purchase(store, CATALOGUE, order, 7, T0, CFG)
+    assert [(f.topic, f.key, f.value["item"], f.value["line"]) for f in out.fanout] == [
+        ("social-signals", "carol", "a", 0), ("social-signals", "carol", "c", 1)]
+    follow = pipeline.on_social(store, CATALOGUE, Social("f1", "follow", "dave", T0, target_user_id="bob"), 3,
+                                T0, CFG)
+    assert [(f.topic, f.key, f.value["follower"]) for f in follow.fanout] == [("social-edges", "bob", "dave")]
+
+
+def test_fanout_duplicates_from_one_origin_are_ignored() -> None:
+    store: dict = {}
+    pipeline.on_social(store, CATALOGUE, Social("f1", "follow", "carol", T0, target_user_id="bob"), 0, T0, CFG)
+    signal = {"kind": "bought", "item": "a", "from": "bob", "ts": T0 + 1, "offset": 9, "line": 0}
+    pipeline.on_social_signal(store, "carol", signal, 1, CFG)
+    snapshot = repr(store)
+    pipeline.on_social_signal(store, "carol", signal, 1, CFG)  # resent after the origin's crash
+    assert repr(store) == snapshot
+    rec = pipeline.recommend(store, CATALOGUE, "carol", "x", T0 + 2, T0, CFG)
+    assert rec is not None
+    social = [i for i in rec.items if i.source == "social"]
+    assert [i.item_id for i in social] == ["a"]
