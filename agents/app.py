@@ -153,6 +153,25 @@ def _topic(app: faust.App, settings: Settings, name: str, internal: bool = False
     return app.topic(full, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
 
 
+async def batches(stream: faust.StreamT, max_events: int) -> AsyncIterator[list[Any]]:
+    """Events in batches: up to ``max_events``, or fewer as soon as no more are waiting.
+
+    Used instead of Faust's ``take_events``, which acks a batch even when the body fails and was seen
+    here to stall under load (as reported upstream for ``take``). Events are acked only after the
+    body has finished with their batch, so a crash re-reads them; an idle stream hands over what it
+    has at once, so batching never adds latency.
+    """
+    manual = stream.noack()
+    batch: list[Any] = []
+    async for event in manual.events():
+        batch.append(event)
+        if len(batch) >= max_events or manual.channel.empty():
+            yield batch
+            for done in batch:
+                await manual.ack(done)
+            batch = []
+
+
 @asynccontextmanager
 async def fail_fast(agent: str, events: Sequence[Any]) -> AsyncIterator[None]:
     """A bug while processing a batch ends the process at once, before Faust acks the batch.
@@ -253,7 +272,7 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Ca
     async def agent(stream: faust.StreamT) -> None:
         # Recommendations filter on stock and seller: never run before the catalogue has been read.
         await engine.catalogue_ready()
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        async for events in batches(stream, settings.batch_size):
             started = time.perf_counter()
             async with fail_fast(name, events):
                 await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
@@ -340,7 +359,7 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT) -> 
     source = _topic(app, settings, "items")
 
     async def ingest_items(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        async for events in batches(stream, settings.batch_size):
             async with fail_fast("items", events):
                 pending = []
                 for event in events:
@@ -360,7 +379,7 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
     apply = pipeline.on_social_edge if name == "social-edges" else pipeline.on_social_signal
 
     async def agent(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        async for events in batches(stream, settings.batch_size):
             async with fail_fast(name, events):
                 touched: dict[int, PartitionStore] = {}
                 for event in events:

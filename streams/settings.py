@@ -44,8 +44,9 @@ class Settings(BaseModel):
     )
     web_host: str = Field("127.0.0.1", description="Host the worker's web server binds to.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server (0 = free port).")
-    batch_size: int = Field(500, ge=1, description="Max events an agent takes per batch.")
-    batch_within_s: float = Field(0.05, gt=0, description="Max seconds an agent waits to fill a batch.")
+    batch_size: int = Field(
+        500, ge=1, description="Max events an agent handles per batch (fewer when no more are waiting)."
+    )
 
     dedupe_window: int = Field(
         50_000, ge=0, description="Recent output ids per partition read back after a restart to drop re-sends."
