@@ -82,10 +82,23 @@ class CatalogueReader(Service):
                         apply_item(self.catalogue, self.serde, message.value, self.limits)
                         if tp in remaining and message.offset >= end[tp] - 1:
                             remaining.discard(tp)
-                if remaining and all((await consumer.position(tp)) >= end[tp] for tp in list(remaining)):
+                if remaining and await _all_reached(consumer, end, remaining):
                     remaining.clear()
                 if not remaining and not self.caught_up.is_set():
                     log.info("catalogue loaded: %d items", len(self.catalogue))
                     self.caught_up.set()
         finally:
             await consumer.stop()
+
+
+async def _all_reached(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int], tps: set[TopicPartition]) -> bool:
+    """Whether the consumer's position is at or past ``end`` on every partition in ``tps``.
+
+    (Not ``all(await ... for ...)``: with an ``await`` inside, that generator is asynchronous and
+    ``all()`` raises TypeError on it.) The position can reach the end offset without a record at
+    ``end - 1`` being seen, e.g. when the last offset holds a transaction marker.
+    """
+    for tp in list(tps):
+        if await consumer.position(tp) < end[tp]:
+            return False
+    return True
