@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 ClickType = Literal["view", "add_to_cart", "remove_from_cart", "wishlist"]
 SocialType = Literal["follow", "unfollow", "share"]
@@ -61,7 +61,13 @@ class Record:
                 values[f.name] = tuple(values[f.name])
         return cls(**values)
 
-    # Every record has an ``event_id``: a schema field where one exists, else a property.
+    if TYPE_CHECKING:
+        # Every top-level record (those in RECORD_TYPES, what a topic carries and ``AvroSerde.decode``
+        # returns) has an ``event_id``: a schema field where one exists, else a property. Declared for
+        # the type checker only: at run time an inherited attribute would become the dataclass field's
+        # default. The nested ClickSource, PurchaseLine and RecommendedItem have none.
+        @property
+        def event_id(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
