@@ -184,6 +184,8 @@ class AvroSerde:
             values = fastavro.schemaless_reader(buf, writer.parsed, writer.reader)
             if buf.tell() != len(raw):
                 raise ValueError(f"{len(raw) - buf.tell()} trailing bytes after the record")
+            if not isinstance(values, dict):  # every schema in the contract is an Avro record
+                raise TypeError(f"decoded a {type(values).__name__}, expected a record")
             return writer.record_type.from_avro(values)
         except Exception as exc:  # fastavro raises many types on garbage (EOFError, ValueError, ...)
             raise DecodeError("bad_avro", raw, f"{type(exc).__name__}: {exc}") from None

@@ -24,8 +24,10 @@ def _ids(record: Record) -> list[tuple[str, str | None]]:
     if isinstance(record, Click):
         return [("event_id", record.event_id), ("user_id", record.user_id), ("item_id", record.item_id)]
     if isinstance(record, Purchase):
-        return [("order_id", record.order_id), ("user_id", record.user_id)] + [
-            ("lines.item_id", line.item_id) for line in record.lines
+        return [
+            ("order_id", record.order_id),
+            ("user_id", record.user_id),
+            *(("lines.item_id", line.item_id) for line in record.lines),
         ]
     if isinstance(record, Review):
         return [("review_id", record.review_id), ("user_id", record.user_id), ("item_id", record.item_id)]
