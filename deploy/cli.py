@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,12 @@ registry_app = typer.Typer(
 _NEEDLE = {"kafka": "kafka.Kafka", "registry": "quarkus-run.jar"}
 
 
-def _running_pids(state: dict[str, Any], kind: str) -> list[int]:
-    return [int(p) for p in state.get("pids", []) if pid_alive(int(p)) and is_java_process(int(p), _NEEDLE[kind])]
+def _recorded_pids(state: Mapping[str, Any]) -> list[int]:
+    return [int(p) for p in state.get("pids", [])]
+
+
+def _running_pids(state: Mapping[str, Any], kind: str) -> list[int]:
+    return [p for p in _recorded_pids(state) if pid_alive(p) and is_java_process(p, _NEEDLE[kind])]
 
 
 def _refuse_if_running(kind: str) -> None:
@@ -67,7 +72,7 @@ def _status(kind: str) -> None:
     if state is None:
         typer.echo(f"{kind}: not running (no state in {path})")
         raise typer.Exit(1)
-    pids = [int(p) for p in state.get("pids", [])]
+    pids = _recorded_pids(state)
     alive = _running_pids(state, kind)
     where = state.get("bootstrap") or state.get("url")
     typer.echo(f"{kind}: {len(alive)}/{len(pids)} processes alive at {where}")
