@@ -8,7 +8,7 @@ meanings are those of the ``.avsc`` files beside this module, which are the sour
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
@@ -40,8 +40,12 @@ class Record:
     _NESTED: ClassVar[dict[str, type[Record]]] = {}
     _NESTED_LISTS: ClassVar[dict[str, type[Record]]] = {}
 
+    if TYPE_CHECKING:
+        # Every subclass is a dataclass: this makes Record a DataclassInstance for fields()/asdict().
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
     def to_avro(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_avro(cls, data: dict[str, Any]) -> Self:
@@ -56,18 +60,22 @@ class Record:
         for name, kind in cls._NESTED_LISTS.items():
             if name in values:
                 values[name] = tuple(kind.from_avro(v) for v in values[name])
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             if f.name in values and isinstance(values[f.name], list):
                 values[f.name] = tuple(values[f.name])
         return cls(**values)
 
     if TYPE_CHECKING:
         # Every top-level record (those in RECORD_TYPES, what a topic carries and ``AvroSerde.decode``
-        # returns) has an ``event_id``: a schema field where one exists, else a property. Declared for
-        # the type checker only: at run time an inherited attribute would become the dataclass field's
-        # default. The nested ClickSource, PurchaseLine and RecommendedItem have none.
+        # returns) has an ``event_id`` (a schema field where one exists, else a property) and a
+        # ``timestamp``. Declared for the type checker only: at run time an inherited attribute would
+        # become the dataclass field's default. The nested ClickSource, PurchaseLine and RecommendedItem
+        # have neither.
         @property
         def event_id(self) -> str: ...
+
+        @property
+        def timestamp(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import fastavro
 
@@ -264,7 +264,10 @@ def _writer_for(name: str, version: int) -> _Writer:
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
-def record_from_json(record_type: type[Record], data: Any) -> Record:
+R = TypeVar("R", bound=Record)
+
+
+def record_from_json(record_type: type[R], data: Any) -> R:
     """Build a record from a decoded JSON object, checked against the current Avro schema.
 
     Timestamps (``timestamp-millis``) are int milliseconds or ISO-8601 strings (naive means UTC);
