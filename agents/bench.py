@@ -348,8 +348,11 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
     from socialpulse.streams import reports
 
     console = Console()
-    kafka = None if cfg.bootstrap else LocalKafka(nodes=1).start()
-    bootstrap = cfg.bootstrap or kafka.bootstrap  # type: ignore[union-attr]
+    kafka: LocalKafka | None = None
+    bootstrap = cfg.bootstrap
+    if not bootstrap:
+        kafka = LocalKafka(nodes=1).start()
+        bootstrap = kafka.bootstrap
     work = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
     base = Settings(kafka_bootstrap=bootstrap, partitions=cfg.partitions, web_port=_free_port(),
                     log_level="WARNING")
