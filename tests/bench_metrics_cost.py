@@ -126,11 +126,12 @@ def main() -> None:
 
     records = list(generate(SimConfig(users=500, items=300, events=args.events, seed=11)))
     broker = None
-    if not args.bootstrap:
+    bootstrap = args.bootstrap
+    if not bootstrap:
         from socialpulse.deploy.kafka import LocalKafka
 
         broker = LocalKafka(nodes=1).start()
-    bootstrap = args.bootstrap or broker.bootstrap
+        bootstrap = broker.bootstrap
     results: list[Result] = []
     try:
         with tempfile.TemporaryDirectory(prefix="socialpulse-bench-") as tmp:

@@ -169,7 +169,7 @@ def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: 
                 continue
             last = time.monotonic()
             try:
-                out.append((msg, serde.decode(msg.value())))
+                out.append((msg, serde.decode(msg.value() or b"")))  # a tombstone is DecodeError("empty")
             except DecodeError as exc:
                 out.append((msg, exc))
     finally:
@@ -234,13 +234,15 @@ def table_state(settings: Settings, table: str = "state") -> dict[str, Any]:
             msg = consumer.poll(1.0)
             if msg is None or msg.error():
                 continue
-            key = msg.key().decode()
-            if msg.value() is None:
+            raw_key, value, offset, partition = msg.key(), msg.value(), msg.offset(), msg.partition()
+            assert raw_key is not None and offset is not None and partition is not None, "changelog records are keyed"
+            key = raw_key.decode()
+            if value is None:
                 state.pop(key, None)
             else:
-                state[key] = codecs.loads("pickle", msg.value()) if table == "state" else msg.value()
-            if msg.offset() >= ends[msg.partition()] - 1:
-                remaining.discard(msg.partition())
+                state[key] = codecs.loads("pickle", value) if table == "state" else value
+            if offset >= ends[partition] - 1:
+                remaining.discard(partition)
     finally:
         consumer.close()
     return state

@@ -65,7 +65,7 @@ def _crash_leader_while_producing(cluster: LocalKafka) -> None:
         "auto.offset.reset": "earliest", "enable.auto.commit": False,
     })  # fmt: skip
     consumer.subscribe([topic])
-    seen: list[bytes] = []
+    seen: list[bytes | None] = []
     try:
         idle = 0
         while len(set(seen)) < len(expected) and idle < 60:

@@ -9,7 +9,12 @@ def test_produce_then_consume(kafka, topic_factory, unique_group):
     topic = topic_factory(partitions=1)
     producer = Producer({"bootstrap.servers": kafka.bootstrap, "enable.idempotence": True})
     errors: list[object] = []
-    producer.produce(topic, key=b"k", value=b"hello", on_delivery=lambda err, msg: err and errors.append(err))
+
+    def on_delivery(err: object, msg: object) -> None:
+        if err:
+            errors.append(err)
+
+    producer.produce(topic, key=b"k", value=b"hello", on_delivery=on_delivery)
     assert producer.flush(30) == 0
     assert errors == []
 

@@ -44,7 +44,8 @@ def test_every_alert_has_a_unit_test() -> None:
         for rule in group["rules"]
     }
     tests = yaml.safe_load((PROMETHEUS_DIR / "alerts_test.yml").read_text())["tests"]
-    firing, silent = set(), set()
+    firing: set[str] = set()
+    silent: set[str] = set()
     for test in tests:
         for case in test.get("alert_rule_test", []):
             (firing if case["exp_alerts"] else silent).add(case["alertname"])

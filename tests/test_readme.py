@@ -51,7 +51,9 @@ def topics_table() -> str:
 
 
 def _fenced_blocks(text: str) -> list[str]:
-    blocks, current, inside = [], [], False
+    blocks: list[str] = []
+    current: list[str] = []
+    inside = False
     for line in text.splitlines():
         if line.startswith("```"):
             if inside:

@@ -60,7 +60,7 @@ def test_malformed_records_go_to_dlq_and_good_ones_flow(kafka, tmp_path: Path) -
         clicks_topic.append((b"u1", value))
         if n < 500:
             clicks_topic.append((good[n].user_id.encode(), good_bytes[n]))
-    others = {"reviews": [], "purchases": [], "social": []}
+    others: dict[str, list[tuple[bytes | None, bytes]]] = {"reviews": [], "purchases": [], "social": []}
     for n in range(300):
         if n % 3 == 0:
             reason = "stars_out_of_range" if n % 2 else "text_too_long"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+from typing import Any
 
 import pytest
 
@@ -89,4 +90,5 @@ def test_request_bounds():
 @pytest.mark.parametrize("name", ["item_cf_neighbours", "content_pool", "cf_candidate_users"])
 def test_request_bounds_must_be_positive(name):
     with pytest.raises(ValueError):
-        ModelConfig(**{name: 0})
+        bad: dict[str, Any] = {name: 0}
+        ModelConfig(**bad)
