@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from confluent_kafka import Consumer, TopicPartition
@@ -175,6 +175,18 @@ def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: 
     finally:
         consumer.close()
     return out
+
+
+R = TypeVar("R", bound=Record)
+
+
+def consume_all_of(settings: Settings, topic: str, record_type: type[R], *, idle_s: float = 5.0,
+                   expect: int | None = None, timeout_s: float = 120.0) -> list[R]:
+    """:func:`consume_all`'s records, asserting that every value decoded to ``record_type`` (typed for mypy)."""
+    values = [value for _, value in consume_all(settings, topic, idle_s=idle_s, expect=expect, timeout_s=timeout_s)]
+    wrong = [v for v in values if not isinstance(v, record_type)]
+    assert not wrong, f"{len(wrong)} values on {topic} are not {record_type.__name__}: {wrong[:3]}"
+    return [v for v in values if isinstance(v, record_type)]
 
 
 def wait_drained(settings: Settings, topics: Sequence[str] = ("clicks", "purchases", "reviews", "social"),
