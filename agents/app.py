@@ -37,7 +37,7 @@ from .partition_store import PartitionStore, in_event
 
 log = logging.getLogger(__name__)
 
-INTERNAL_TOPICS = ("social-edges", "social-signals")
+INTERNAL_TOPICS = ("social-edges", "social-signals", "price-drops")
 
 
 def model_config(settings: Settings) -> ModelConfig:
@@ -63,7 +63,8 @@ class Engine:
     limits: Limits
     catalogue: dict[str, ItemInfo] = field(default_factory=dict)
     stores: dict[int, PartitionStore] = field(default_factory=dict)
-    emitted: dict[int, RecentIds] = field(default_factory=dict)
+    emitted: dict[tuple[str, int], RecentIds] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # catalogue name -> Faust topic
     state_table: Any = None
     latest_table: Any = None
     app: Any = None
@@ -95,15 +96,24 @@ class Engine:
         self.stores.clear()
         self.emitted.clear()
 
-    async def recent_outputs(self, partition: int) -> RecentIds:
-        """Recommendation ids already in the output partition (read once per assignment)."""
-        ids = self.emitted.get(partition)
+    async def recent_outputs(self, output: str, partition: int) -> RecentIds:
+        """Ids already in one partition of an output topic (read once per assignment)."""
+        ids = self.emitted.get((output, partition))
         if ids is None:
-            topic = topic_name(TOPICS["recommendations"], self.settings)
+            topic = topic_name(TOPICS[output], self.settings)
             ids = await read_tail_ids(self.settings.kafka_bootstrap, topic, partition,
                                       self.settings.dedupe_window, self.serde)
-            self.emitted[partition] = ids
+            self.emitted[(output, partition)] = ids
         return ids
+
+    async def send_once(self, output: str, partition: int, record: Record, key: str) -> Any | None:
+        """Send an output unless the same id is already in its partition (a replay after a crash)."""
+        emitted = await self.recent_outputs(output, partition)
+        if record.event_id in emitted:
+            return None
+        emitted.add(record.event_id)
+        topic = self.outputs[output]
+        return await topic.send(key=key.encode(), value=self.serde.encode(record, topic=topic.get_topic_name()))
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
@@ -209,6 +219,8 @@ def register(app: faust.App, engine: Engine) -> None:
     engine.state_table = _table(app, "state", settings.partitions, "pickle")
     engine.latest_table = _table(app, "latest-recommendations", settings.partitions, "json")
     out_recs = _topic(app, settings, "recommendations")
+    engine.outputs = {name: _topic(app, settings, name) for name in ("recommendations", "marketing-triggers",
+                                                                     "conversions")}
     dlq = _topic(app, settings, "dlq")
     internal = {name: _topic(app, settings, name, internal=True) for name in INTERNAL_TOPICS}
     # The state table's changelog partitions follow the input partitions: all co-partitioned.
@@ -220,7 +232,7 @@ def register(app: faust.App, engine: Engine) -> None:
     }
     for name, handler in handlers.items():
         _register_input_agent(app, engine, name, handler, out_recs, dlq, internal)
-    _register_items_agent(app, engine, dlq)
+    _register_items_agent(app, engine, dlq, internal["price-drops"])
     for name in INTERNAL_TOPICS:
         _register_internal_agent(app, engine, name, internal[name])
     reader = CatalogueReader(settings, engine.serde, engine.catalogue, engine.limits)
@@ -302,17 +314,16 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         touched[msg.partition] = store
         outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg,
                           on_error=engine.fallback_reporter(msg))
-        emitted = await engine.recent_outputs(msg.partition)
         for rec in outputs.recommendations:
-            if rec.recommendation_id in emitted:
-                continue  # sent before a crash; the state update above was the part still missing
-            emitted.add(rec.recommendation_id)
-            value = engine.serde.encode(rec, topic=out_recs.get_topic_name())
-            pending.append(await out_recs.send(key=rec.user_id.encode(), value=value))
             latest[rec.user_id] = (event, rec)
+            sent = await engine.send_once("recommendations", msg.partition, rec, rec.user_id)
+            if sent is None:
+                continue  # sent before a crash; the state update above was the part still missing
+            pending.append(sent)
             # End to end: from the input's produce time (Kafka timestamp) to this output's send.
             metrics.observe_end_to_end(max(0.0, time.time() - msg.timestamp))
             metrics.recommended(rec.items[0].source if rec.items else "popular", len(rec.items))
+        pending.extend(await _send_marketing(engine, msg.partition, outputs))
         for fan in outputs.fanout:
             value = fan.value | {"origin": msg.partition}
             pending.append(await internal[fan.topic].send(key=fan.key.encode(), value=value))
@@ -325,6 +336,27 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
     for user, (event, rec) in latest.items():
         with in_event(event):
             engine.latest_table[user] = rec.to_avro() | {"items": [i.to_avro() for i in rec.items]}
+
+
+async def _send_marketing(engine: Engine, partition: int, outputs: pipeline.Outputs) -> list[Any]:
+    """Triggers (held-out ones too, flagged, for uplift) and conversions; suppressions are counted."""
+    pending = []
+    for trigger in outputs.triggers:
+        sent = await engine.send_once("marketing-triggers", partition, trigger, trigger.user_id)
+        if sent is not None:
+            pending.append(sent)
+            if trigger.holdout:
+                engine.metrics.suppressed(trigger.campaign, "holdout")
+            else:
+                engine.metrics.triggered(trigger.campaign)
+    for campaign, reason in outputs.suppressed:
+        engine.metrics.suppressed(campaign, reason)
+    for conversion in outputs.conversions:
+        sent = await engine.send_once("conversions", partition, conversion, conversion.user_id)
+        if sent is not None:
+            pending.append(sent)
+            engine.metrics.conversion(conversion.campaign or "none", conversion.attributed_kind)
+    return [p for p in pending if p is not None]
 
 
 def _record_lag(engine: Engine, events: Sequence[Any]) -> None:
@@ -354,20 +386,36 @@ def table_sizes(table: Any) -> int:
     return total
 
 
-def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT) -> None:
+def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, drops: faust.TopicT) -> None:
     settings = engine.settings
     source = _topic(app, settings, "items")
+    # Last price per item, on the items partitions: a drop is broadcast to every user partition, where
+    # the marketing engine knows which of its users showed interest in the item.
+    prices = _table(app, "item-prices", settings.partitions, "json")
 
     async def ingest_items(stream: faust.StreamT) -> None:
         async for events in batches(stream, settings.batch_size):
             async with fail_fast("items", events):
                 pending = []
                 for event in events:
-                    engine.metrics.consumed(event.message.topic)
-                    _, bad = _decode(engine, event, Item)
+                    msg = event.message
+                    engine.metrics.consumed(msg.topic)
+                    item, bad = _decode(engine, event, Item)
                     if bad is not None:
                         pending.append(await _dead_letter(engine, dlq, event, *bad))
+                        continue
                     # Valid items reach every worker through the catalogue reader, not through this agent.
+                    assert isinstance(item, Item)
+                    with in_event(event):
+                        old = prices.get(item.item_id)
+                        if old != item.price:
+                            prices[item.item_id] = item.price
+                    if old is not None and item.price < old:
+                        value = {"item": item.item_id, "old": old, "new": item.price, "ts": item.timestamp,
+                                 "event_id": item.event_id, "origin": msg.partition, "offset": msg.offset}
+                        for partition in range(settings.partitions):
+                            pending.append(await drops.send(key=item.item_id.encode(), value=value,
+                                                            partition=partition))
                 if pending:
                     await asyncio.gather(*pending)
 
@@ -376,18 +424,27 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT) -> 
 
 def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: faust.TopicT) -> None:
     settings = engine.settings
-    apply = pipeline.on_social_edge if name == "social-edges" else pipeline.on_social_signal
 
     async def agent(stream: faust.StreamT) -> None:
         async for events in batches(stream, settings.batch_size):
             async with fail_fast(name, events):
                 touched: dict[int, PartitionStore] = {}
+                pending: list[Any] = []
                 for event in events:
                     msg = event.message
                     store = engine.store(msg.partition)
                     store.event = event
                     touched[msg.partition] = store
-                    apply(store, msg.key.decode(), event.value, int(event.value["origin"]), engine.cfg)
+                    value = event.value
+                    if name == "price-drops":
+                        outputs = pipeline.on_price_drop(store, value, engine.cfg)
+                        pending.extend(await _send_marketing(engine, msg.partition, outputs))
+                    elif name == "social-edges":
+                        pipeline.on_social_edge(store, msg.key.decode(), value, int(value["origin"]), engine.cfg)
+                    else:
+                        pipeline.on_social_signal(store, msg.key.decode(), value, int(value["origin"]), engine.cfg)
+                if pending:
+                    await asyncio.gather(*pending)
                 for store in touched.values():
                     store.flush()
 

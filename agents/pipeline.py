@@ -13,11 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socialpulse.models import candidates as model_candidates
-from socialpulse.models import ranking, social, trending, user_state
+from socialpulse.models import marketing, ranking, social, trending, user_state
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import LINES_PER_OFFSET, Interaction, ItemInfo
 from socialpulse.models.learn import learn_one
-from socialpulse.schemas import Click, Item, Purchase, Recommendation, RecommendedItem, Review, Social
+from socialpulse.schemas import (
+    Click,
+    Conversion,
+    Item,
+    MarketingTrigger,
+    Purchase,
+    Recommendation,
+    RecommendedItem,
+    Review,
+    Social,
+)
 
 Store = MutableMapping[str, Any]
 OnError = Callable[[str, Exception], None]
@@ -39,6 +49,22 @@ class Fanout:
 class Outputs:
     recommendations: list[Recommendation] = field(default_factory=list)
     fanout: list[Fanout] = field(default_factory=list)
+    triggers: list[MarketingTrigger] = field(default_factory=list)  # held-out ones too, flagged
+    suppressed: list[tuple[str, str]] = field(default_factory=list)  # (campaign, reason), for metrics
+    conversions: list[Conversion] = field(default_factory=list)
+
+    def add(self, decisions: marketing.Decisions) -> None:
+        for d in (*decisions.sent, *decisions.held_out):
+            self.triggers.append(MarketingTrigger(
+                trigger_id=d.trigger_id, user_id=d.user_id, campaign=d.campaign, reason=d.reason,
+                channel=d.channel, holdout=d.holdout, timestamp=d.ts_ms, payload=dict(d.payload)))  # type: ignore[arg-type]
+        self.suppressed.extend(s for s in decisions.suppressed if s[1] != marketing.HOLDOUT)
+
+
+# A user's last few recommendations, kept for purchase attribution (key ``rr:<user>``).
+RECENT_RECS = "rr:"
+RECENT_RECS_KEPT = 5
+MARKETING = marketing.MarketingConfig()
 
 
 def item_info(item: Item) -> ItemInfo:
@@ -103,8 +129,12 @@ def recommend(
         on_error("candidates", exc)
         ranked = fallback(store, context, user_id, event_ts, cfg)
     user_state.mark_recommended(store, user_id, event_ts)
+    rec_id = recommendation_id(trigger_event_id)
+    recent = [r for r in store.get(RECENT_RECS + user_id, []) if r[0] != rec_id]
+    recent.append([rec_id, [[r.item_id, r.source] for r in ranked], event_ts])
+    store[RECENT_RECS + user_id] = recent[-RECENT_RECS_KEPT:]
     return Recommendation(
-        recommendation_id=recommendation_id(trigger_event_id),
+        recommendation_id=rec_id,
         user_id=user_id,
         trigger_event_id=trigger_event_id,
         items=tuple(
@@ -140,6 +170,7 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
                       category=_category(catalogue, click.item_id), shared_by=shared_by)
     if not learn(store, it, cfg):
         return out
+    _click_marketing(store, click, offset, out)
     if shared_by:
         # The sharer's influence lives on the sharer's partition.
         out.fanout.append(Fanout("social-signals", shared_by,
@@ -151,6 +182,36 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
         if rec is not None:
             out.recommendations.append(rec)
     return out
+
+
+def _click_marketing(store: Store, click: Click, offset: int, out: Outputs) -> None:
+    """Carts, interest for price drops, social proof; then the user's time-based campaigns."""
+    args = (click.timestamp, click.event_id, "clicks", offset, MARKETING)
+    if click.type == "add_to_cart":
+        marketing.on_cart(store, click.user_id, click.item_id, *args)
+    elif click.type == "remove_from_cart":
+        marketing.on_cart_removed(store, click.user_id, click.item_id, *args)
+    else:
+        marketing.on_interest(store, click.user_id, click.item_id, *args)
+    if click.type != "remove_from_cart":
+        bought = followees_who_bought(store, click.user_id, click.item_id)
+        if bought:
+            out.add(marketing.on_social_proof(store, click.user_id, click.item_id, bought, *args))
+    out.add(marketing.tick(store, click.user_id, click.timestamp, MARKETING))
+
+
+def followees_who_bought(store: Store, user: str, item: str) -> int:
+    profile = user_state.profile(store, user)
+    signals = profile["s"].get(item, []) if profile else []
+    return len({s[0] for s in signals if s[1] == "bought"})
+
+
+def _conversion(purchase: Purchase, a: marketing.Attribution) -> Conversion:
+    item = a.conversion_id[len(purchase.order_id) + 1:]
+    return Conversion(conversion_id=a.conversion_id, order_id=purchase.order_id, user_id=purchase.user_id,
+                      item_id=item, attributed_kind=a.kind, attributed_id=a.attributed_id,  # type: ignore[arg-type]
+                      revenue=round(a.revenue), latency_ms=a.latency_ms, timestamp=purchase.timestamp,
+                      campaign=a.campaign, source=a.source)
 
 
 def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purchase, offset: int, now_ms: int,
@@ -168,6 +229,11 @@ def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purch
                                       "ts": purchase.timestamp, "offset": offset, "line": n}))
     if not applied:
         return out
+    lines = [(line.item_id, line.quantity, float(line.unit_price)) for line in purchase.lines]
+    recent = store.get(RECENT_RECS + purchase.user_id, [])
+    for a in marketing.on_purchase(store, purchase.user_id, purchase.order_id, lines, purchase.timestamp,
+                                   "purchases", offset, MARKETING, recent):
+        out.conversions.append(_conversion(purchase, a))
     for follower in social.followers(store, purchase.user_id):
         for n, line in enumerate(purchase.lines[:LINES_PER_OFFSET]):
             out.fanout.append(Fanout("social-signals", follower,
@@ -185,6 +251,8 @@ def on_review(store: Store, catalogue: Mapping[str, ItemInfo], review: Review, o
     out = Outputs()
     it = _interaction(review.user_id, review.item_id, "review", review.timestamp, "reviews", offset,
                       stars=review.stars, category=_category(catalogue, review.item_id))
+    out.add(marketing.on_review(store, review.user_id, review.item_id, review.stars, review.text, review.language,
+                                review.timestamp, review.review_id, "reviews", offset, MARKETING))
     if learn(store, it, cfg):
         rec = recommend(store, catalogue, review.user_id, review.review_id, review.timestamp, now_ms, cfg,
                         on_error=on_error)
@@ -223,6 +291,15 @@ def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, of
                         on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
+    return out
+
+
+def on_price_drop(store: Store, value: Mapping[str, Any], cfg: ModelConfig) -> Outputs:
+    """A catalogue price change broadcast to every partition: price_drop for this partition's interested users."""
+    out = Outputs()
+    out.add(marketing.on_price_change(store, value["item"], float(value["old"]), float(value["new"]),
+                                      int(value["ts"]), value["event_id"], f"prices@{value['origin']}",
+                                      int(value["offset"]), MARKETING))
     return out
 
 

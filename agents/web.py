@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
 from socialpulse.streams.topics import TOPICS, topic_name
+
+
+def _task_chain(task: asyncio.Task[Any]) -> str:
+    lines = [repr(task)[:200]]
+    obj: Any = task.get_coro()
+    for _ in range(40):
+        if obj is None:
+            break
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None) or getattr(obj, "gi_frame", None)
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None) or getattr(obj, "gi_yieldfrom", None)
+    return "\n".join(lines)
 
 
 def register_views(app: faust.App, engine: Any) -> None:
@@ -30,6 +44,11 @@ def register_views(app: faust.App, engine: Any) -> None:
             return web.json({"item_id": item_id, "detail": "unknown item"}, status=404)
         return web.json({"item_id": item_id, "category": info.category, "in_stock": info.in_stock,
                          "price": info.price, "title": info.title, "seller_id": info.seller_id})
+
+    @app.page("/debug/tasks")
+    async def tasks(web: View, request: Request) -> Response:
+        """Where every asyncio task is waiting, following awaits through coroutines and async generators."""
+        return web.text("\n\n".join(_task_chain(t) for t in asyncio.all_tasks()))
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import warnings
 from pathlib import Path
 
 import typer
@@ -38,9 +39,15 @@ def run_worker(settings: Settings) -> None:
 
     from .app import create_app
 
+    # The pickle codec is used only for our own table changelogs, which only this app writes.
+    warnings.filterwarnings("ignore", message="The pickle codec calls pickle.loads")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     drop_tables_after_crash(settings.data_dir, Path(app.conf.tabledir))
+    from socialpulse.streams.logging_setup import configure_logging
+
+    handler = configure_logging(settings)  # plain or JSON lines (SOCIALPULSE_LOG_JSON), one handler for all
+    app.conf.loghandlers = [handler]
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
     logging.getLogger("socialpulse").setLevel(settings.log_level.upper())
     try:
