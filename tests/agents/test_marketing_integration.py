@@ -10,7 +10,7 @@ import httpx
 import pytest
 from harness import (
     WorkerProcess,
-    consume_all,
+    consume_all_of,
     create_all_topics,
     engine_settings,
     internal_topics,
@@ -73,7 +73,7 @@ def test_triggers_and_conversions(engine) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     # pam buys what she was recommended.
-    recs = {r.recommendation_id: r for _, r in consume_all(settings, "recommendations", idle_s=2)}
+    recs = {r.recommendation_id: r for r in consume_all_of(settings, "recommendations", Recommendation, idle_s=2)}
     pam = recs["rec:c3"]
     assert isinstance(pam, Recommendation)
     bought = pam.items[0].item_id
@@ -81,16 +81,15 @@ def test_triggers_and_conversions(engine) -> None:
     wait_drained(settings, topics=("clicks", "purchases", "reviews", "social", "items"),
                  extra_topics=internal_topics(settings))
 
-    triggers = {t.trigger_id: t for _, t in consume_all(settings, "marketing-triggers", idle_s=3)}
-    assert all(isinstance(t, MarketingTrigger) for t in triggers.values())
+    triggers = {t.trigger_id: t for t in consume_all_of(settings, "marketing-triggers", MarketingTrigger, idle_s=3)}
     assert {"cart_abandonment:c1:mia", "negative_review_recovery:r1:ned", "price_drop:i3@1760001920000:oli"} <= \
         set(triggers), sorted(triggers)
     assert triggers["cart_abandonment:c1:mia"].payload.get("items", "").find("i1") >= 0 or \
         "i1" in triggers["cart_abandonment:c1:mia"].reason
     assert triggers["price_drop:i3@1760001920000:oli"].payload["new_price"].startswith("7000")
 
-    conversions = [c for _, c in consume_all(settings, "conversions", idle_s=3)]
-    assert [(c.order_id, c.item_id, c.attributed_kind, c.attributed_id) for c in conversions  # type: ignore[union-attr]
+    conversions = consume_all_of(settings, "conversions", Conversion, idle_s=3)
+    assert [(c.order_id, c.item_id, c.attributed_kind, c.attributed_id) for c in conversions
             ] == [("o1", bought, "recommendation", "rec:c3")]
     assert isinstance(conversions[0], Conversion) and conversions[0].revenue == 4000
 
