@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -68,6 +68,7 @@ class Engine:
     state_table: Any = None
     latest_table: Any = None
     app: Any = None
+    catalogue_reader: CatalogueReader | None = None
 
     def store(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
@@ -86,7 +87,7 @@ class Engine:
         return report
 
     async def catalogue_ready(self) -> None:
-        reader = getattr(self, "catalogue_reader", None)
+        reader = self.catalogue_reader
         if reader is not None:
             await reader.caught_up.wait()
 
@@ -171,11 +172,12 @@ async def batches(stream: faust.StreamT, max_events: int) -> AsyncIterator[list[
     body has finished with their batch, so a crash re-reads them; an idle stream hands over what it
     has at once, so batching never adds latency.
     """
-    manual = stream.noack()
+    manual = cast(faust.Stream, stream).noack()
+    channel = cast(faust.ChannelT, manual.channel)
     batch: list[Any] = []
     async for event in manual.events():
         batch.append(event)
-        if len(batch) >= max_events or manual.channel.empty():
+        if len(batch) >= max_events or channel.empty():
             yield batch
             for done in batch:
                 await manual.ack(done)
@@ -208,7 +210,7 @@ def _table(app: faust.App, name: str, partitions: int, value_serializer: str) ->
     # Python, so give the table and its changelog (which recovery decodes with) explicit codecs.
     changelog = app.topic(f"{app.conf.id}-{name}-changelog", key_serializer="raw", value_serializer=value_serializer,
                           partitions=partitions, compacting=True, deleting=False, acks=False, internal=True)
-    table = app.Table(name, default=None, partitions=partitions, changelog_topic=changelog)
+    table = cast(faust.Table, app.Table(name, default=None, partitions=partitions, changelog_topic=changelog))
     table.key_serializer = "raw"
     table.value_serializer = value_serializer
     return table
@@ -236,15 +238,15 @@ def register(app: faust.App, engine: Engine) -> None:
     for name in INTERNAL_TOPICS:
         _register_internal_agent(app, engine, name, internal[name])
     reader = CatalogueReader(settings, engine.serde, engine.catalogue, engine.limits)
-    app.service(reader)
-    engine.catalogue_reader = reader  # type: ignore[attr-defined]
+    app.service(reader)  # type: ignore[arg-type]  # typed for classes; faust also starts an instance
+    engine.catalogue_reader = reader
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
-    async def _on_revoked(app_: faust.App, revoked: Any, **_: Any) -> None:
+    @app.on_partitions_revoked.connect
+    async def _on_revoked(app_: faust.App, /, *_args: Any, **_kwargs: Any) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
 
-    @app.timer(10.0)  # type: ignore[misc]
+    @app.timer(10.0)
     async def _table_gauges() -> None:
         engine.metrics.set_table_entries("state", table_sizes(engine.state_table))
         engine.metrics.set_table_entries("latest-recommendations", table_sizes(engine.latest_table))

@@ -57,7 +57,8 @@ def register_views(app: faust.App, engine: Any) -> None:
     @app.page("/ready")
     async def ready(web: View, request: Request) -> Response:
         reader = engine.catalogue_reader
-        ok = reader.caught_up.is_set() and app.rebalancing is False and bool(app.consumer.assignment())
+        ok = reader is not None and reader.caught_up.is_set() and not app.rebalancing \
+            and bool(app.consumer.assignment())
         body = {"ready": ok, "catalogue_items": len(engine.catalogue),
                 "assigned": sorted(f"{tp.topic}[{tp.partition}]" for tp in app.consumer.assignment()
                                    if tp.topic == topic_name(TOPICS["clicks"], engine.settings))}
