@@ -432,6 +432,97 @@ def _bar_chart(results: list[RunResult], path: Path) -> None:
     plt.close(fig)
 
 
+def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path, bootstrap: str | None) -> dict:
+    """Memory over a long run: produce ``events`` simulated events while one worker consumes them, sample RSS.
+
+    Reports the peak and the spread over the second half of the run (the worker's state is bounded by
+    configuration, so it should be flat once caches and caps are full).
+    """
+    from rich.console import Console
+
+    from socialpulse.deploy.kafka import LocalKafka
+    from socialpulse.streams import reports
+    from socialpulse.streams.simulator import SimConfig, generate
+
+    console = Console()
+    kafka = None if bootstrap else LocalKafka(nodes=1).start()
+    work = Path(tempfile.mkdtemp(prefix="socialpulse-soak-"))
+    base = Settings(kafka_bootstrap=bootstrap or kafka.bootstrap, partitions=partitions,  # type: ignore[union-attr]
+                    web_port=_free_port(), log_level="WARNING")
+    settings = fresh_settings(base, work)
+    create_topics(settings)
+    proc = _start("socialpulse.agents.worker", settings, work / "soak.log")
+    sampler = None
+    try:
+        _wait_ready(settings, proc)
+        sampler = _Sampler([proc.pid])
+        sampler.start()
+        from socialpulse.streams.simulator import produce as sim_produce
+
+        sim_produce(generate(SimConfig(users=users, items=items, events=events, seed=11)), settings,
+                    total=events, description="soak: producing")
+        deadline = time.monotonic() + 3 * 3600
+        from rich.progress import Progress
+
+        with Progress(console=console) as progress:
+            task = progress.add_task("soak: worker catching up", total=events)
+            while time.monotonic() < deadline:
+                done = _committed(settings, settings.app_id)
+                progress.update(task, completed=done)
+                if _lag_zero(settings):
+                    break
+                time.sleep(2)
+    finally:
+        if sampler:
+            sampler.stop_event.set()
+        _stop(proc)
+        if kafka is not None:
+            kafka.stop()
+    rss = sampler.rss if sampler else []
+    half = [r for _, r in rss[len(rss) // 2:]]
+    result = {"events": events, "users": users, "items": items, "peak_rss_mb": max((r for _, r in rss), default=0),
+              "second_half_min_mb": min(half, default=0), "second_half_max_mb": max(half, default=0)}
+    result["second_half_spread"] = (result["second_half_max_mb"] / result["second_half_min_mb"] - 1
+                                    if result["second_half_min_mb"] else float("nan"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports.write_json(result, out_dir / "soak.json")
+    _plot_rss(rss, out_dir / "soak-rss.png")
+    reports.print_table("soak", ["events", "peak MB", "2nd half min MB", "2nd half max MB", "spread"],
+                        [[events, round(result["peak_rss_mb"]), round(result["second_half_min_mb"]),
+                          round(result["second_half_max_mb"]), f"{result['second_half_spread']:.1%}"]], console=console)
+    return result
+
+
+def _lag_zero(settings: Settings) -> bool:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id})
+    try:
+        tps = [TopicPartition(topic_name(TOPICS[t], settings), p) for t in BEHAVIOUR_TOPICS
+               for p in range(settings.partitions)]
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+        return all(committed[(tp.topic, tp.partition)] >= consumer.get_watermark_offsets(tp, timeout=10)[1]
+                   for tp in tps)
+    finally:
+        consumer.close()
+
+
+def _plot_rss(rss: list[tuple[float, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if rss:
+        t0 = rss[0][0]
+        ax.plot([t - t0 for t, _ in rss], [r for _, r in rss], color="#c44e52")
+    ax.set(xlabel="seconds", ylabel="worker RSS (MB)", title="Worker memory during the soak run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def bench_command(
     events: int = typer.Option(40_000, help="Simulated events per throughput run."),
     users: int = typer.Option(2_000),
@@ -442,8 +533,13 @@ def bench_command(
     runs: str = typer.Option(",".join(BenchConfig.runs), help="Comma-separated subset of runs."),
     out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and the plots go."),
     bootstrap: str = typer.Option(None, help="Use this broker instead of starting a local one."),
+    soak: bool = typer.Option(False, help="Instead: a long run measuring worker memory (use --events 1000000 "
+                                          "--users 100000 --items 50000 for the full soak)."),
 ) -> None:
     """Benchmark the pipeline side by side with a raw consumer and a forwarding Faust agent."""
+    if soak:
+        run_soak(events, users, items, partitions, out_dir, bootstrap)
+        return
     run_bench(BenchConfig(events=events, users=users, items=items, partitions=partitions, rate=rate,
                           latency_seconds=latency_seconds, out_dir=out_dir, bootstrap=bootstrap,
                           runs=tuple(r.strip() for r in runs.split(",") if r.strip())))
