@@ -17,13 +17,13 @@ from typing import Any
 import typer
 
 from socialpulse.models.evaluation import PrequentialEvaluator, interleave
-from socialpulse.schemas.records import Record
+from socialpulse.schemas.records import Click, Record, Review
 
 from . import reports
 from .settings import Settings
 from .topics import spec_for
 
-__all__ = ["consume_topics", "evaluate_records", "write_report"]
+__all__ = ["consume_topics", "evaluate_records", "run_evaluation", "write_report"]
 
 
 def consume_topics(settings: Settings, topics: Sequence[str], idle_timeout_s: float) -> tuple[list[Record], int]:
@@ -58,13 +58,36 @@ def evaluate_records(
     k: int = 10,
     horizon: int = 1,
     exclude_seen: bool = False,
+    reviews_as_interactions: bool = False,
 ) -> PrequentialEvaluator:
-    """Run the prequential evaluation over both streams merged by event time."""
+    """Run the prequential evaluation over both streams merged by event time.
+
+    ``reviews_as_interactions``: a Review counts as an interaction with its item (as a view would),
+    for datasets whose only behaviour is ratings (e.g. Epinions); otherwise reviews are ignored."""
     evaluator = PrequentialEvaluator(k=k, horizon=horizon, exclude_seen=exclude_seen)
     for record in interleave(events, recommendations):
+        if reviews_as_interactions and isinstance(record, Review):
+            record = Click(record.review_id, record.user_id, record.item_id, "", "view", record.timestamp)
         evaluator.observe(record)
     evaluator.finish()
     return evaluator
+
+
+def run_evaluation(
+    events: Sequence[Record],
+    recommendations: Sequence[Record],
+    out_dir: Path,
+    k: int = 10,
+    horizon: int = 1,
+    exclude_seen: bool = False,
+    reviews_as_interactions: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What ``socialpulse evaluate`` does with records already in memory: evaluate, write the report,
+    print the table. Returns the report's JSON data."""
+    evaluator = evaluate_records(events, recommendations, k, horizon, exclude_seen, reviews_as_interactions)
+    info = {"events": len(events), "recommendations": len(recommendations), **(extra or {})}
+    return write_report(evaluator, out_dir, info)
 
 
 def write_report(evaluator: PrequentialEvaluator, out_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,6 +125,9 @@ def evaluate_command(
     k: int = typer.Option(10, help="List cut-off K."),
     horizon: int = typer.Option(1, help="Score each list against the user's next N interactions."),
     exclude_seen: bool = typer.Option(False, help="Only items new to the user count as targets."),
+    reviews_as_interactions: bool = typer.Option(
+        False, help="Count reviews as interactions (for rating-only data such as epinions; add --events-topic reviews)."
+    ),
     events_file: Path | None = typer.Option(None, help="Read events from JSON lines (simulate/replay --out)."),
     recommendations_file: Path | None = typer.Option(None, help="Read recommendations from JSON lines."),
     out_dir: Path = typer.Option(reports.REPORTS_DIR, help="Where evaluate.json and the plots go."),
@@ -127,6 +153,5 @@ def evaluate_command(
     )
     if not recs:
         typer.echo("warning: no recommendations found; only baselines are scored", err=True)
-    evaluator = evaluate_records(events, recs, k, horizon, exclude_seen)
-    write_report(evaluator, out_dir, {"events": len(events), "recommendations": len(recs), **extra})
+    run_evaluation(events, recs, out_dir, k, horizon, exclude_seen, reviews_as_interactions, extra)
     typer.echo(f"wrote {out_dir / 'evaluate.json'}")

@@ -1,0 +1,74 @@
+"""The simulator's ground truth is recoverable: simulated traffic through the real broker and a real
+worker (two partitions), then the prequential evaluation `socialpulse evaluate` runs
+(:func:`socialpulse.streams.evaluate.run_evaluation`) over the records produced, in order, and the
+recommendations the worker wrote. The engine's HR@10 must clearly beat popularity's.
+
+Fair comparison: the engine never offers an item the user has already interacted with, so the
+evaluation runs with ``exclude_seen``: only items new to the user count as targets, and the
+baselines' lists exclude the user's items too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness import (
+    WorkerProcess,
+    consume_all,
+    create_all_topics,
+    engine_settings,
+    internal_topics,
+    produce,
+    wait_drained,
+)
+
+from socialpulse.schemas import Item, Recommendation
+from socialpulse.streams.evaluate import run_evaluation
+from socialpulse.streams.simulator import SimConfig, generate
+
+# ~6k behaviour events after the catalogue and the initial follow graph: 10-20 s of worker time on 2 cores.
+CONFIG = SimConfig(users=300, items=200, categories=10, events=9_000, seed=11)
+
+# Engine HR@10 must be at least this many times popularity's, and this much above it in absolute terms.
+# Measured on this config (2 partitions, exclude-seen): popularity 0.234; a recommender that knows the
+# simulator's true category tastes (popularity weighted by taste) 0.369 (1.58x), so 1.3x is reachable.
+# The engine measured 0.233-0.258 (1.0-1.1x) when this test was written: it fails until the engine
+# recovers more of the ground truth.
+MIN_RATIO = 1.3
+MIN_ABSOLUTE = 0.03
+
+
+def test_engine_beats_popularity_on_simulated_traffic(kafka, tmp_path: Path) -> None:
+    started = time.monotonic()
+    records = list(generate(CONFIG))
+    catalogue = records[: CONFIG.items]  # the simulator emits the whole catalogue first
+    assert all(isinstance(r, Item) for r in catalogue)
+    settings = engine_settings(kafka.bootstrap, tmp_path / "worker", partitions=2)
+    create_all_topics(settings)
+    produce(settings, catalogue)  # the catalogue first, as a real deployment would have it
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        worker.wait_ready()
+        produce(settings, records[CONFIG.items :])
+        try:
+            wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=150)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{worker.tail()}") from None
+        consumed = consume_all(settings, "recommendations", idle_s=3.0)
+    finally:
+        worker.stop()
+    recs = [r for _, r in consumed]
+    assert recs and all(isinstance(r, Recommendation) for r in recs), recs[:3]
+    processed = time.monotonic() - started
+
+    data = run_evaluation(records, recs, tmp_path / "reports", k=10, exclude_seen=True)
+    results = data["results"]
+    print(f"\n{len(records)} records, {len(recs)} recommendations, worker done in {processed:.1f}s")
+    engine, popularity = results["engine"], results["popularity"]
+    assert engine["lists"] > 1000 and popularity["lists"] == engine["lists"], results
+    assert (tmp_path / "reports" / "evaluate.json").exists()
+    assert (tmp_path / "reports" / "evaluate_hr_over_time.png").stat().st_size > 0
+    assert engine["hr"] >= popularity["hr"] * MIN_RATIO, (engine, popularity)
+    assert engine["hr"] >= popularity["hr"] + MIN_ABSOLUTE, (engine, popularity)
+    assert engine["ndcg"] > popularity["ndcg"], (engine, popularity)
