@@ -12,6 +12,20 @@ from socialpulse.streams.settings import Settings
 from socialpulse.streams.topics import BEHAVIOUR_TOPICS, TOPICS, topic_name
 
 
+def _create_output(settings: Settings, name: str) -> None:
+    # Faust declares only topics it consumes; auto-creation is off on our brokers.
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    futures = admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor)])
+    for future in futures.values():
+        try:
+            future.result(30)
+        except Exception as exc:  # already there is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+
+
 def create_forwarder(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", autodiscover=False,
@@ -20,8 +34,9 @@ def create_forwarder(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest", key_serializer="raw", value_serializer="raw",
         broker_commit_interval=1.0,
     )
+    _create_output(settings, settings.topic_prefix + "forwarded")
     out = app.topic(settings.topic_prefix + "forwarded", key_serializer="raw", value_serializer="raw",
-                    partitions=settings.partitions, internal=True)  # internal: Faust creates it
+                    partitions=settings.partitions)
     for name in BEHAVIOUR_TOPICS:
         source = app.topic(topic_name(TOPICS[name], settings), key_serializer="raw", value_serializer="raw")
 

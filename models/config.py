@@ -27,9 +27,9 @@ DEFAULT_REVIEW_WEIGHTS: tuple[float, ...] = (-4.0, -2.0, 0.0, 2.0, 4.0)
 DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
     "item_cf": 1.0,
     "social": 0.9,
-    "user_cf": 0.8,
+    "user_cf": 0.4,
     "content": 0.5,
-    "trending": 0.4,
+    "trending": 1.0,  # per-category trending of the user's categories: the best taste proxy measured
     "popular": 0.1,
 }
 
@@ -45,7 +45,7 @@ class ModelConfig:
     max_users_tracked: int = 100_000  # per partition, enforced by maintenance.sweep
     user_ttl_ms: int = 30 * _DAY_MS  # users idle longer are dropped by sweep
     half_life_ms: int = 7 * _DAY_MS  # decay of co-occurrence and item mass
-    trending_half_life_ms: int = 6 * 3_600_000  # decay of trending popularity
+    trending_half_life_ms: int = 7 * 86_400_000  # decay of trending popularity (category taste, not news)
     trending_k: int = 100  # entries served per trending list (pool prunes at 2x)
     users_per_item: int = 50  # recent users per item (user-CF inverted index, prunes at 2x)
     k: int = 10  # recommendations per request
@@ -60,7 +60,7 @@ class ModelConfig:
     # Work per request: each bound below caps what one generate() call reads or keeps.
     similar_users: int = 20  # neighbours used by user-CF
     cf_candidate_users: int = 25  # users whose profiles user-CF reads per request (most shared items first)
-    seed_items: int = 5  # most recent distinct items that seed item-CF and content candidates
+    seed_items: int = 10  # most recent distinct items that seed item-CF, content and category candidates
     item_cf_neighbours: int = 20  # heaviest co-occurrence neighbours read per seed (<= neighbours_per_item)
     content_pool: int = 50  # most popular items of a seed's category that content candidates score
     candidates_per_source: int = 20  # kept per source before merging (ranking keeps k of their union)
