@@ -73,7 +73,8 @@ class Engine:
     def store(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
         if store is None:
-            store = self.stores[partition] = PartitionStore(self.state_table, partition)
+            store = self.stores[partition] = PartitionStore(self.state_table, partition,
+                                                            max_cached=self.settings.state_cache_keys)
         return store
 
     def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:

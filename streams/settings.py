@@ -53,6 +53,9 @@ class Settings(BaseModel):
     )
 
     # --- State bounds (memory is bounded by these, never by traffic) ---------------------------
+    state_cache_keys: int = Field(
+        20_000, ge=100, description="State keys cached in memory per partition (the rest stay in RocksDB)."
+    )
     history_len: int = Field(50, ge=1, description="Events kept per user history.")
     neighbours_per_item: int = Field(50, ge=1, description="Co-occurring items kept per item.")
     user_ttl_s: float = Field(30 * 86400, gt=0, description="Seconds of inactivity before user state expires.")
