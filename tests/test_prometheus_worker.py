@@ -35,9 +35,8 @@ CONSUME_TIMEOUT_S = 180.0
 # set can only shrink; an entry that starts returning data fails the test until it is removed.
 NOT_YET_EMITTED: frozenset[tuple[str, str, str]] = frozenset(
     {
-        # Marketing series that this traffic does not reach (suppressions, uplift) or the worker does not record yet.
-        # socialpulse_triggers_suppressed_total, socialpulse_conversions_total, socialpulse_uplift_ratio:
-        # no marketing agent, no attribution, no holdout yet.
+        # Marketing series this short traffic does not reach (trigger-attributed conversions, suppressions)
+        # or the worker does not record yet (socialpulse_uplift_ratio).
         (
             "marketing",
             "Triggers suppressed",
