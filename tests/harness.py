@@ -144,7 +144,8 @@ def produce_raw(settings: Settings, topic: str, values: Sequence[tuple[bytes | N
 
 def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: int | None = None,
                 timeout_s: float = 120.0) -> list[tuple[Any, Record | DecodeError]]:
-    """Read a topic from the beginning with read_committed until `expect` records or `idle_s` of silence."""
+    """Read a topic from the beginning with read_committed: at least up to the end offsets it has when called,
+    then until `expect` records or `idle_s` of silence (for records still being written)."""
     serde = AvroSerde.from_settings(settings)
     name = topic_name(TOPICS[topic], settings)
     consumer = Consumer({
@@ -153,12 +154,17 @@ def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: 
     })
     meta = consumer.list_topics(name, timeout=10).topics[name]
     consumer.assign([TopicPartition(name, p, 0) for p in meta.partitions])
+    # Everything already in the topic is read whatever the pauses: a slow fetch never cuts the read short.
+    pending_end = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1] for p in meta.partitions}
+    pending_end = {p: end for p, end in pending_end.items() if end > 0}
     out: list[tuple[Any, Record | DecodeError]] = []
     deadline = time.monotonic() + timeout_s
     last = time.monotonic()
     try:
         while time.monotonic() < deadline:
-            if expect is not None and len(out) >= expect:
+            if pending_end:
+                pass
+            elif expect is not None and len(out) >= expect:
                 # Linger briefly so duplicates (if any) would show up too.
                 if time.monotonic() - last > 1.5:
                     break
@@ -168,6 +174,8 @@ def consume_all(settings: Settings, topic: str, *, idle_s: float = 5.0, expect: 
             if msg is None or msg.error():
                 continue
             last = time.monotonic()
+            if msg.partition() in pending_end and (msg.offset() or 0) >= pending_end[msg.partition()] - 1:
+                del pending_end[msg.partition()]
             try:
                 out.append((msg, serde.decode(msg.value() or b"")))  # a tombstone is DecodeError("empty")
             except DecodeError as exc:
