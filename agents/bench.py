@@ -115,14 +115,6 @@ def _behaviour_count(workload: Workload) -> int:
 # Measuring processes
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_") or k == "SOCIALPULSE_CACHE_DIR"}
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env["SOCIALPULSE_" + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-    return env
-
-
 class _Sampler(threading.Thread):
     """Samples CPU and RSS of processes (psutil) every half second."""
 
@@ -160,7 +152,7 @@ def _committed(settings: Settings, group: str) -> int:
 
 def _start(module: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, "-m", module], env=_env(settings), stdout=log.open("ab"),
+    return subprocess.Popen([sys.executable, "-m", module], env=settings.to_env(os.environ), stdout=log.open("ab"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -41,7 +41,6 @@ from socialpulse.streams.settings import Settings
 __all__ = ["DemoOptions", "demo_command", "histogram_quantile", "run_demo"]
 
 # Settings-like variables that configure tools, passed through to the worker unchanged.
-_TOOL_VARS = ("SOCIALPULSE_CACHE_DIR", "SOCIALPULSE_KAFKA_VERSION", "SOCIALPULSE_JAVA_HOME")
 _NON_TTY_DURATION_S = 60.0
 _WORKER_READY_TIMEOUT_S = 180.0
 _WORKER_STOP_TIMEOUT_S = 20.0
@@ -309,15 +308,6 @@ class _Traffic(threading.Thread):
 
 
 # --- processes -------------------------------------------------------------------------------------
-def _worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_") or k in _TOOL_VARS}
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env["SOCIALPULSE_" + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def _client_logger(path: Path) -> logging.Logger:
     """librdkafka's messages (retries, disconnects at shutdown) go to a file, not over the live view."""
     logger = logging.getLogger(f"socialpulse.demo.clients.{path.parent.name}")
@@ -386,7 +376,7 @@ class _Demo:
         with self.log_path.open("ab") as log:
             # A new session: Ctrl-C in the terminal reaches only the demo, which stops the worker by PID.
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "socialpulse.agents.worker"], env=_worker_env(self.settings),
+                [sys.executable, "-m", "socialpulse.agents.worker"], env=self.settings.to_env(os.environ),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         self.console.print(f"started worker pid {self.worker.pid}; log {self.log_path}")

@@ -91,6 +91,19 @@ class Settings(BaseModel):
         except ValidationError as exc:
             raise SettingsError(str(exc)) from exc
 
+    def to_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """An environment for a child process running with these settings.
+
+        ``base`` (usually ``os.environ``) minus its engine settings, keeping tool variables such as
+        ``SOCIALPULSE_CACHE_DIR``, plus every set field as ``SOCIALPULSE_<NAME>`` (what :meth:`from_env` reads).
+        """
+        env = {k: v for k, v in base.items() if not k.startswith(ENV_PREFIX) or k in _NOT_SETTINGS}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                env[ENV_PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:
         """(environment variable, default, description) for every setting: the README table."""

@@ -44,16 +44,6 @@ def engine_settings(bootstrap: str, data_dir: Path, partitions: int = 2, **overr
     return Settings(**values)
 
 
-def env_for(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALPULSE_") or k == "SOCIALPULSE_CACHE_DIR"}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        env["SOCIALPULSE_" + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 class WorkerProcess:
     """`socialpulse worker` in a subprocess, stopped (or killed) by PID."""
 
@@ -66,7 +56,7 @@ class WorkerProcess:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "socialpulse.agents.worker"], env=env_for(self.settings),
+            [sys.executable, "-m", "socialpulse.agents.worker"], env=self.settings.to_env(os.environ),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self

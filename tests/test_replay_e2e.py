@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import WorkerProcess, create_all_topics, engine_settings, env_for, internal_topics, wait_drained
+from harness import WorkerProcess, create_all_topics, engine_settings, internal_topics, wait_drained
 
 from socialpulse.streams.replay import fetch_movielens
 
@@ -74,7 +74,7 @@ def test_replay_then_evaluate(dataset: str, kafka, tmp_path: Path) -> None:
     replay_name, limit, evaluate_options = DATASETS[dataset]
     started = time.monotonic()
     settings = engine_settings(kafka.bootstrap, tmp_path / "worker", partitions=2)
-    env = {**env_for(settings), "COLUMNS": "200"}
+    env = {**settings.to_env(os.environ), "COLUMNS": "200"}
     create_all_topics(settings)
     replay = ["replay", replay_name, "--limit", str(limit)]
     if replay_name == "movielens":

@@ -32,7 +32,6 @@ def _accuracy(pairs: list[tuple[str, str, bool]]) -> float:
     return sum((s := sentiment(t, lang)) != 0 and (s > 0) == y for t, lang, y in pairs) / len(pairs)
 
 
-@pytest.mark.skipif(not MDS.exists(), reason="shared dataset not staged")
 def test_english_accuracy_on_amazon_reviews():
     rows = [json.loads(line) for line in MDS.open(encoding="utf-8")]
     sample = random.Random(0).sample(rows, 2000)
@@ -41,7 +40,6 @@ def test_english_accuracy_on_amazon_reviews():
     assert acc >= 0.62
 
 
-@pytest.mark.skipif(not ZH.exists(), reason="shared dataset not staged")
 @pytest.mark.parametrize("name", ["ChnSentiCorp_htl_all.csv", "waimai_10k.csv",
                                   "online_shopping_3cats_plus_overlaps_dev.csv"])
 def test_chinese_accuracy(name):
