@@ -33,6 +33,7 @@ from socialpulse.streams.validation import Limits, problem
 from . import pipeline
 from .catalogue import CatalogueReader
 from .emitted import RecentIds, read_tail_ids
+from .offsets import OffsetGuard, committed_or_start, first_offset_at
 from .partition_store import PartitionStore, in_event
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,16 @@ class Engine:
     latest_table: Any = None
     app: Any = None
     catalogue_reader: CatalogueReader | None = None
+    resumed: set[tuple[str, int]] = field(default_factory=set)  # partitions seen since the last assignment
+    guard: OffsetGuard | None = None
+    phases: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (what it awaits, since)
+
+    def note_resume(self, message: Any) -> None:
+        """Log where each partition resumes after an assignment: what a crash recovery started from."""
+        tp = (message.topic, message.partition)
+        if tp not in self.resumed:
+            self.resumed.add(tp)
+            log.info("resuming %s[%d] at offset %d", message.topic, message.partition, message.offset)
 
     def store(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
@@ -97,6 +108,9 @@ class Engine:
             store.discard()
         self.stores.clear()
         self.emitted.clear()
+        self.resumed.clear()
+        if self.guard is not None:
+            self.guard.reset()
 
     async def recent_outputs(self, output: str, partition: int) -> RecentIds:
         """Ids already in one partition of an output topic (read once per assignment)."""
@@ -153,6 +167,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     )
     app.socialpulse = engine  # type: ignore[attr-defined]
     engine.app = app
+    engine.guard = offset_guard(app, settings, metrics)
     register(app, engine)
     return app
 
@@ -165,24 +180,61 @@ def _topic(app: faust.App, settings: Settings, name: str, internal: bool = False
     return app.topic(full, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
 
 
-async def batches(stream: faust.StreamT, max_events: int) -> AsyncIterator[list[Any]]:
+def offset_guard(app: faust.App, settings: Settings, metrics: Metrics) -> OffsetGuard:
+    """The worker's :class:`OffsetGuard`: resumes at the group's committed offsets, seeks with Faust's consumer."""
+
+    async def resume_at(topic: str, partition: int) -> int:
+        return await asyncio.to_thread(committed_or_start, settings.kafka_bootstrap, settings.app_id, topic, partition)
+
+    async def first_at(topic: str, partition: int, offset: int) -> int | None:
+        return await asyncio.to_thread(first_offset_at, settings.kafka_bootstrap, topic, partition, offset)
+
+    async def seek(topic: str, partition: int, offset: int) -> None:
+        await app.consumer.seek(TP(topic, partition), offset)
+
+    return OffsetGuard(resume_at, first_at, seek, on_rewind=lambda topic, _partition: metrics.offset_rewind(topic))
+
+
+async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | None = None,
+                  phases: dict[str, tuple[str, float]] | None = None, name: str = "") -> AsyncIterator[list[Any]]:
     """Events in batches: up to ``max_events``, or fewer as soon as no more are waiting.
 
     Used instead of Faust's ``take_events``, which acks a batch even when the body fails and was seen
     here to stall under load (as reported upstream for ``take``). Events are acked only after the
     body has finished with their batch, so a crash re-reads them; an idle stream hands over what it
-    has at once, so batching never adds latency.
+    has at once, so batching never adds latency. With a ``guard``, events out of offset order (Faust
+    skipped some) are dropped unacked while the guard re-reads the missing ones.
     """
     manual = cast(faust.Stream, stream).noack()
     channel = cast(faust.ChannelT, manual.channel)
+    phases = {} if phases is None else phases
     batch: list[Any] = []
+    phases[name] = ("next event", time.time())
     async for event in manual.events():
-        batch.append(event)
-        if len(batch) >= max_events or channel.empty():
+        msg = event.message
+        phases[name] = (f"offset check {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
+        accepted = guard is None or await _guarded(guard, msg)
+        if accepted:
+            batch.append(event)
+        if batch and (len(batch) >= max_events or channel.empty()):
+            phases[name] = (f"batch of {len(batch)} from {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
             yield batch
+            phases[name] = ("ack", time.time())
             for done in batch:
                 await manual.ack(done)
             batch = []
+        phases[name] = ("next event", time.time())
+
+
+async def _guarded(guard: OffsetGuard, msg: Any) -> bool:
+    try:
+        return await guard.accept(msg.topic, msg.partition, msg.offset)
+    except Exception:
+        # Without knowing where the partition resumes, processing could skip events: restart instead.
+        log.critical("cannot check offsets at %s[%d]@%d; exiting for a restart", msg.topic, msg.partition,
+                     msg.offset, exc_info=True)
+        logging.shutdown()
+        os._exit(70)
 
 
 @asynccontextmanager
@@ -247,6 +299,13 @@ def register(app: faust.App, engine: Engine) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
 
+    guarded = {topic_name(TOPICS[name], settings) for name in (*handlers, "items")}
+    guarded |= {settings.topic_prefix + name for name in INTERNAL_TOPICS}
+
+    @app.timer(5.0)
+    async def _offset_watchdog() -> None:
+        await watch_offsets(engine, guarded)
+
     @app.timer(10.0)
     async def _table_gauges() -> None:
         engine.metrics.set_table_entries("state", table_sizes(engine.state_table))
@@ -255,6 +314,23 @@ def register(app: faust.App, engine: Engine) -> None:
     from .web import register_views
 
     register_views(app, engine)
+
+
+async def watch_offsets(engine: Engine, topics: set[str]) -> None:
+    """Have the offset guard check every assigned input partition for a stalled, skipped tail."""
+    guard, consumer = engine.guard, engine.app.consumer
+    if guard is None:
+        return
+    for tp in list(consumer.assignment()):
+        if tp.topic not in topics:
+            continue
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        try:
+            await guard.check_stalled(tp.topic, tp.partition, high)
+        except Exception:  # a broker hiccup: the next tick asks again
+            log.warning("offset check of %s[%d] failed", tp.topic, tp.partition, exc_info=True)
 
 
 async def _dead_letter(engine: Engine, dlq: faust.TopicT, event: Any, reason: str, detail: str) -> Any:
@@ -287,7 +363,7 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Ca
     async def agent(stream: faust.StreamT) -> None:
         # Recommendations filter on stock and seller: never run before the catalogue has been read.
         await engine.catalogue_ready()
-        async for events in batches(stream, settings.batch_size):
+        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name):
             started = time.perf_counter()
             async with fail_fast(name, events):
                 await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
@@ -307,6 +383,7 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
     now_ms = int(time.time() * 1000)
     for event in events:
         msg = event.message
+        engine.note_resume(msg)
         metrics.consumed(msg.topic)
         record, bad = _decode(engine, event, record_type)
         if bad is not None:
@@ -397,7 +474,7 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
     prices = _table(app, "item-prices", settings.partitions, "json")
 
     async def ingest_items(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.batch_size):
+        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, "items"):
             async with fail_fast("items", events):
                 pending = []
                 for event in events:
@@ -429,7 +506,7 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
     settings = engine.settings
 
     async def agent(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.batch_size):
+        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name):
             async with fail_fast(name, events):
                 touched: dict[int, PartitionStore] = {}
                 pending: list[Any] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import faust
@@ -48,7 +49,10 @@ def register_views(app: faust.App, engine: Any) -> None:
     @app.page("/debug/tasks")
     async def tasks(web: View, request: Request) -> Response:
         """Where every asyncio task is waiting, following awaits through coroutines and async generators."""
-        return web.text("\n\n".join(_task_chain(t) for t in asyncio.all_tasks()))
+        now = time.time()
+        agents = "\n".join(f"agent {name}: {what} for {now - since:.1f} s"
+                           for name, (what, since) in sorted(engine.phases.items()))
+        return web.text(agents + "\n\n" + "\n\n".join(_task_chain(t) for t in asyncio.all_tasks()))
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:

@@ -48,7 +48,11 @@ def run_worker(settings: Settings) -> None:
 
     handler = configure_logging(settings)  # plain or JSON lines (SOCIALPULSE_LOG_JSON), one handler for all
     app.conf.loghandlers = [handler]
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False)
+    # Without a logging_config, mode adds its own console handler beside ours: every line twice.
+    only_ours = {"version": 1, "disable_existing_loggers": False,
+                 "root": {"level": settings.log_level.upper(), "handlers": []}}
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, redirect_stdouts=False,
+                          logging_config=only_ours)
     logging.getLogger("socialpulse").setLevel(settings.log_level.upper())
     try:
         worker.execute_from_commandline()

@@ -206,6 +206,12 @@ class Metrics:
         self.dead_letters = Counter(
             p + "dead_letters", "Events sent to the dead-letter topic, by reason.", ["reason"], registry=r
         )
+        self.offset_rewinds = Counter(
+            p + "offset_rewinds",
+            "Times a worker found a hole in a partition's offsets and sought back to re-read it.",
+            ["topic"],
+            registry=r,
+        )
         self.processing_latency = Histogram(
             p + "processing_latency_seconds",
             "Wall time an agent spends on one event or batch.",
@@ -338,6 +344,10 @@ class Metrics:
     def dead_letter(self, reason: object) -> None:
         if self.enabled:
             self.dead_letters.labels(self.reason(reason)).inc()
+
+    def offset_rewind(self, topic: str) -> None:
+        if self.enabled:
+            self.offset_rewinds.labels(self._topic(topic)).inc()
 
     def observe_processing(self, agent: str, seconds: float) -> None:
         if self.enabled:

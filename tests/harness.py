@@ -85,6 +85,13 @@ class WorkerProcess:
         except FileNotFoundError:
             return "(no log)"
 
+    def debug_dump(self) -> str:
+        """What each agent and asyncio task is waiting on (the worker's /debug/tasks), for failure messages."""
+        try:
+            return httpx.get(self.url + "/debug/tasks", timeout=10).text[:20000]
+        except httpx.HTTPError as exc:
+            return f"(no /debug/tasks: {exc!r})"
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -188,10 +195,12 @@ def consume_all_of(settings: Settings, topic: str, record_type: type[R], *, idle
 
 
 def wait_drained(settings: Settings, topics: Sequence[str] = ("clicks", "purchases", "reviews", "social"),
-                 timeout_s: float = 120.0, extra_topics: Sequence[str] = ()) -> None:
+                 timeout_s: float = 120.0, extra_topics: Sequence[str] = (),
+                 workers: Sequence[WorkerProcess] = ()) -> None:
     """Block until the worker group has committed every input offset: all events are processed.
 
-    ``extra_topics`` are full broker names (e.g. Faust's internal fan-out topics).
+    ``extra_topics`` are full broker names (e.g. Faust's internal fan-out topics). On a timeout the
+    error carries what each of ``workers`` was waiting on.
     """
     names = [topic_name(TOPICS[t], settings) for t in topics] + list(extra_topics)
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id,
@@ -215,7 +224,8 @@ def wait_drained(settings: Settings, topics: Sequence[str] = ("clicks", "purchas
             if not behind:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError("worker did not drain: " + ", ".join(behind))
+                dumps = "\n\n".join(w.debug_dump() for w in workers)
+                raise TimeoutError("worker did not drain: " + ", ".join(behind) + ("\n" + dumps if dumps else ""))
             time.sleep(0.25)
     finally:
         consumer.close()

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from harness import (
     WorkerProcess,
     consume_all,
@@ -24,8 +23,10 @@ from harness import (
     wait_drained,
 )
 
+from socialpulse.agents.pipeline import RECENT_RECS
 from socialpulse.schemas import Click, ClickSource, Item, Recommendation
 from socialpulse.streams.settings import Settings
+from socialpulse.streams.topics import TOPICS, topic_name
 
 T0 = 1_760_000_000_000
 USERS, ITEMS, EVENTS = 200, 100, 3000
@@ -64,32 +65,36 @@ def run_reference(kafka, tmp_path: Path, partitions: int) -> tuple[dict, list[st
     try:
         worker.wait_ready()
         produce(settings, clicks())
-        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=300)
-        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=60)
+        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=300, workers=[worker])
+        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=60, workers=[worker])
     finally:
         worker.stop()
     return table_state(settings), recommendation_ids(settings)
 
 
-def _committed_fraction(settings: Settings) -> float:
+def comparable(state: dict) -> dict:
+    """Table state with each user's recent-recommendation log reduced to ids and times.
+
+    The items of a list depend on which fan-out signals (``social-signals``, from other partitions)
+    had arrived when it was made, and that timing differs between runs; which lists were made, and
+    everything else in the state, must not.
+    """
+    return {k: [r[0::2] for r in v] if "|" + RECENT_RECS in k else v for k, v in state.items()}
+
+
+def _emitted(settings: Settings) -> int:
+    """Recommendations in the output topic so far (the high watermarks: no duplicates before a crash)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    name = settings.topic_prefix + "clicks"
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id})
+    name = topic_name(TOPICS["recommendations"], settings)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "probe"})
     try:
-        tps = [TopicPartition(name, p) for p in range(settings.partitions)]
-        done = sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
+        return sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                   for p in range(settings.partitions))
     finally:
         consumer.close()
-    return done / EVENTS
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent: passed in every local run (5 of 5), but the fresh-clone CI run on a just-started broker "
-    "lost 257 of 3,000 recommendation ids, all from the first ~490 events the first worker processed; the cause "
-    "is not found yet (see the issue note). It still runs and reports XPASS when it holds.",
-)
 def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(kafka, tmp_path: Path) -> None:
     ref_state, ref_ids = run_reference(kafka, tmp_path, partitions=2)
     assert len(ref_ids) == len(set(ref_ids)) > EVENTS * 0.9
@@ -103,16 +108,16 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(kafka, tmp_path
         worker.wait_ready()
         produce(settings, clicks())
         deadline = time.monotonic() + 240
-        while _committed_fraction(settings) < 0.3:
+        while _emitted(settings) < len(ref_ids) * 0.3:
             assert time.monotonic() < deadline, worker.tail()
-            time.sleep(0.1)
+            time.sleep(0.05)
         worker.kill()  # SIGKILL: no shutdown, no flush, no commit
-        killed_at = _committed_fraction(settings)
-        assert killed_at < 1.0, "the worker finished before it was killed: the test proved nothing"
+        killed_at = _emitted(settings)
+        assert killed_at < len(ref_ids) * 0.8, "the worker was nearly done when killed: the test proved little"
         worker = WorkerProcess(settings, log).start()
         worker.wait_ready()
-        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=300)
-        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=60)
+        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=300, workers=[worker])
+        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=60, workers=[worker])
     finally:
         worker.stop()
 
@@ -120,7 +125,7 @@ def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(kafka, tmp_path
     duplicates = [i for i, n in Counter(ids).items() if n > 1]
     assert not duplicates, f"{len(duplicates)} duplicate ids, e.g. {duplicates[:5]}"
     assert set(ids) == set(ref_ids)
-    state = table_state(settings)
+    state, ref_state = comparable(table_state(settings)), comparable(ref_state)
     assert state.keys() == ref_state.keys()
     different = [k for k in state if state[k] != ref_state[k]]
     assert not different, f"{len(different)} keys differ, e.g. {different[:5]}"
@@ -139,8 +144,8 @@ def test_two_workers_share_partitions_and_match_one(kafka, tmp_path: Path) -> No
         first.wait_ready()
         second.start().wait_ready()
         produce(settings, clicks())
-        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=300)
-        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=60)
+        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=300, workers=[first, second])
+        wait_drained(settings, extra_topics=internal_topics(settings), timeout_s=60, workers=[first, second])
         # Both workers did part of the work.
         import httpx
 
@@ -154,5 +159,4 @@ def test_two_workers_share_partitions_and_match_one(kafka, tmp_path: Path) -> No
     ids = recommendation_ids(settings)
     assert len(ids) == len(set(ids))
     assert set(ids) == set(ref_ids)
-    state = table_state(settings)
-    assert state == ref_state
+    assert comparable(table_state(settings)) == comparable(ref_state)

@@ -100,3 +100,7 @@ def test_malformed_records_go_to_dlq_and_good_ones_flow(kafka, tmp_path: Path) -
 
     recs = {r.trigger_event_id for _, r in consume_all(settings, "recommendations") if isinstance(r, Recommendation)}
     assert {c.event_id for c in good} <= recs
+
+    # Each dead letter is logged once, by our handler only (mode's own console handler would double it).
+    logged = [line for line in (tmp_path / "w.log").read_text().splitlines() if "dead-lettered" in line]
+    assert len(logged) == 1000, len(logged)

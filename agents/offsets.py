@@ -1,0 +1,194 @@
+"""Every partition's events reach an agent in order and without holes, from the committed offset on.
+
+faust-streaming 0.15 can drop fetched records around a rebalance or table recovery: its fetch loop
+discards records of partitions that are paused or no longer active, then carries on from the
+advanced fetch position. Its gap bookkeeping then marks the missing offsets as done, so the group
+commits past events nobody processed (measured here: a restarted worker resumed 17 and 1,017
+offsets past the committed ones, and those events were never processed).
+
+:class:`OffsetGuard` checks each event's offset against the next one expected. The first event of a
+partition after an assignment is expected at the group's committed offset (or the log start). An
+event past the expected offset makes the guard ask the broker whether the missing offsets hold
+records; if they do, it seeks the consumer back and drops events until the missing one arrives (and
+seeks again if Faust skips it again); if they do not (compaction, retention, transaction markers),
+it accepts the gap and logs it. Events already seen are dropped unprocessed. The logic is a plain
+class over injected callables, so it is unit-tested without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+
+
+REWIND_PATIENCE_S = 5.0  # re-check a rewind that has not delivered its target by then
+STALL_S = 15.0  # a partition with records left but no event for this long had its tail skipped
+
+
+@dataclass
+class _Rewind:
+    target: int  # the first missing offset, sought back to
+    last: int  # the last offset dropped while waiting for it
+    since: float  # when the seek was made
+
+
+class OffsetGuard:
+    """Per-partition offset continuity for one worker's input streams."""
+
+    def __init__(self, resume_at: Callable[[str, int], Awaitable[int]],
+                 first_at: Callable[[str, int, int], Awaitable[int | None]],
+                 seek: Callable[[str, int, int], Awaitable[None]],
+                 on_rewind: Callable[[str, int], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._resume_at = resume_at
+        self._first_at = first_at
+        self._seek = seek
+        self._on_rewind = on_rewind
+        self._clock = clock
+        self._expected: dict[TopicPartition, int] = {}
+        self._rewinding: dict[TopicPartition, _Rewind] = {}
+        self._last_event: dict[TopicPartition, float] = {}
+        self._assigned_at = clock()
+
+    def reset(self) -> None:
+        """Forget every partition (after a rebalance: positions restart from the committed offsets)."""
+        self._expected.clear()
+        self._rewinding.clear()
+        self._last_event.clear()
+        self._assigned_at = self._clock()
+
+    async def _expected_offset(self, topic: str, partition: int) -> int:
+        expected = self._expected.get((topic, partition))
+        if expected is None:
+            expected = self._expected[(topic, partition)] = await self._resume_at(topic, partition)
+        return expected
+
+    async def accept(self, topic: str, partition: int, offset: int) -> bool:
+        """True when this event is the next one of its partition; False to drop it unprocessed."""
+        tp = (topic, partition)
+        self._last_event[tp] = self._clock()
+        expected = await self._expected_offset(topic, partition)
+        rewind = self._rewinding.get(tp)
+        if rewind is None:
+            if offset == expected:
+                self._expected[tp] = offset + 1
+                return True
+            if offset < expected:
+                return False  # seen already in this assignment, or before the committed offset
+            log.warning("%s[%d] skipped from %d to %d; seeking back", topic, partition, expected, offset)
+            return await self._rewind(topic, partition, expected, offset)
+        if offset == rewind.target:
+            del self._rewinding[tp]
+            self._expected[tp] = offset + 1
+            return True
+        if offset < rewind.target:
+            return False
+        # Events queued before the seek arrive in increasing order; going backwards means the re-fetch
+        # began and skipped the target again. Waiting too long means it was skipped past the queue.
+        refetched = offset <= rewind.last
+        rewind.last = offset
+        if refetched or self._clock() - rewind.since > REWIND_PATIENCE_S:
+            return await self._rewind(topic, partition, rewind.target, offset)
+        return False
+
+    async def check_stalled(self, topic: str, partition: int, high_watermark: int) -> bool:
+        """Seek back a partition whose events stopped coming while records remain; True when it did.
+
+        Faust can skip a partition's whole tail; then no later event arrives to reveal the hole, so a
+        timer asks here. A slow partition is sought back needlessly at worst: its repeats are dropped.
+        """
+        tp = (topic, partition)
+        now = self._clock()
+        quiet_since = self._last_event.get(tp, self._assigned_at)
+        if now - quiet_since < STALL_S:
+            return False
+        expected = await self._expected_offset(topic, partition)
+        if high_watermark <= expected:
+            return False
+        log.warning("%s[%d] has records from %d to %d but no event came for %.0f s; seeking back", topic,
+                    partition, expected, high_watermark - 1, now - quiet_since)
+        if self._on_rewind is not None:
+            self._on_rewind(topic, partition)
+        self._last_event[tp] = now
+        self._rewinding[tp] = _Rewind(expected, high_watermark, now)
+        await self._seek(topic, partition, expected)
+        return True
+
+    async def _rewind(self, topic: str, partition: int, target: int, offset: int) -> bool:
+        """Seek back to ``target`` unless the broker has nothing before ``offset``; True to take ``offset``."""
+        tp = (topic, partition)
+        first = await self._first_at(topic, partition, target)
+        if first is None or first >= offset:
+            log.warning("offsets %s[%d] %d..%d do not exist (compaction, retention or transaction markers)",
+                        topic, partition, target, offset - 1)
+            self._rewinding.pop(tp, None)
+            self._expected[tp] = offset + 1
+            return True
+        if first > target:
+            log.warning("offsets %s[%d] %d..%d do not exist; resuming at %d", topic, partition, target, first - 1,
+                        first)
+        if self._on_rewind is not None:
+            self._on_rewind(topic, partition)
+        self._expected[tp] = first
+        self._rewinding[tp] = _Rewind(first, offset, self._clock())
+        await self._seek(topic, partition, first)
+        return False
+
+
+def committed_or_start(bootstrap: str, group: str, topic: str, partition: int, timeout_s: float = 15.0) -> int:
+    """Where a new owner of the partition resumes: the group's committed offset, else the log start.
+
+    Blocking (confluent-kafka); call it in a thread. Raises when the broker does not answer in time.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    # Never subscribes, so it never joins the group: it only reads the group's offsets.
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        [committed] = consumer.committed([TopicPartition(topic, partition)], timeout=timeout_s)
+        if committed.error is not None:
+            raise KafkaException(committed.error)
+        if committed.offset >= 0:
+            return int(committed.offset)
+        low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
+        return int(low)
+    finally:
+        consumer.close()
+
+
+def first_offset_at(bootstrap: str, topic: str, partition: int, offset: int, timeout_s: float = 15.0) -> int | None:
+    """The first offset at or after ``offset`` that holds a record, or None when there is none yet.
+
+    Blocking (confluent-kafka); call it in a thread.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "socialpulse-offset-probe",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
+        if offset >= high:
+            return None
+        consumer.assign([TopicPartition(topic, partition, max(offset, low))])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.retriable() or error.code() < 0:
+                    continue  # partition EOF and transient errors: keep polling
+                raise KafkaException(error)
+            found = message.offset()
+            assert found is not None  # a fetched record always has one
+            return int(found)
+        raise TimeoutError(f"no record from {topic}[{partition}]@{offset} in {timeout_s}s (high watermark {high})")
+    finally:
+        consumer.close()
