@@ -35,10 +35,11 @@ from .catalogue import CatalogueReader
 from .emitted import RecentIds, read_tail_ids
 from .offsets import OffsetGuard, committed_or_start, first_offset_at
 from .partition_store import PartitionStore, in_event
+from .worker_topics import FANOUT_TOPICS
 
 log = logging.getLogger(__name__)
 
-INTERNAL_TOPICS = ("social-edges", "social-signals", "price-drops")
+INTERNAL_TOPICS = FANOUT_TOPICS
 
 
 def model_config(settings: Settings) -> ModelConfig:

@@ -42,6 +42,9 @@ def run_worker(settings: Settings) -> None:
     # The pickle codec is used only for our own table changelogs, which only this app writes.
     warnings.filterwarnings("ignore", message="The pickle codec calls pickle.loads")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from .worker_topics import ensure_worker_topics
+
+    ensure_worker_topics(settings)  # before Faust subscribes, or it may not read them for minutes
     app = create_app(settings)
     drop_tables_after_crash(settings.data_dir, Path(app.conf.tabledir))
     from socialpulse.streams.logging_setup import configure_logging

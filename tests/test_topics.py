@@ -120,3 +120,25 @@ def test_client_defaults_and_overrides() -> None:
         "linger.ms": 1, "auto.offset.reset": "latest"
     }
     make_consumer(Settings(), "g", auto_offset_reset="latest").close()  # librdkafka accepts the merged config
+
+
+@pytest.mark.kafka
+def test_worker_topics_exist_with_leaders_before_faust_starts(kafka, prefix) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    from socialpulse.agents.worker_topics import ensure_worker_topics, worker_topics
+
+    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_prefix=prefix, partitions=3,
+                        app_id=f"sp-{prefix.rstrip('.')}")
+    names = worker_topics(settings)
+    assert prefix + "social-signals" in names and f"{settings.app_id}-state-changelog" in names
+    assert ensure_worker_topics(settings) == sorted(names)
+    assert ensure_worker_topics(settings) == []  # idempotent
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    metadata = admin.list_topics(timeout=10).topics
+    assert all(len(metadata[n].partitions) == 3 for n in names)
+    configs = admin.describe_configs([ConfigResource("topic", n) for n in names])
+    policies = {r.name: f.result(timeout=10)["cleanup.policy"].value for r, f in configs.items()}
+    assert policies == {n: c["cleanup.policy"] for n, c in names.items()}
+    for future in admin.delete_topics(list(names), operation_timeout=30).values():
+        future.result(timeout=30)
