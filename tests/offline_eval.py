@@ -91,18 +91,35 @@ def evaluate(sim: SimConfig = CONFIG, partitions: int = 2, cfg: ModelConfig | No
     return evaluate_records(records, recs, k=10, exclude_seen=True).report()
 
 
+def model_config(overrides: list[str]) -> ModelConfig:
+    """``ModelConfig(debounce_ms=0)`` with ``name=value`` fields and ``weight.<source>=<w>`` source weights."""
+    fields: dict[str, Any] = {"debounce_ms": 0}
+    weights = dict(ModelConfig().source_weights)
+    for text in overrides:
+        name, value = text.split("=", 1)
+        if name.startswith("weight."):
+            weights[name[len("weight."):]] = float(value)
+        else:
+            default = getattr(ModelConfig(), name)
+            fields[name] = type(default)(value)
+    return ModelConfig(source_weights=weights, **fields)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=CONFIG.seed)
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--shuffle", type=int, default=0)
     parser.add_argument("--events", type=int, default=CONFIG.events)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="ModelConfig overrides; source weights as weight.<source>=<w>")
     args = parser.parse_args()
+    cfg = model_config(args.set)
     sim = SimConfig(users=CONFIG.users, items=CONFIG.items, categories=CONFIG.categories, events=args.events,
                     seed=args.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory():
-        results = evaluate(sim, args.partitions, shuffle=args.shuffle)
+        results = evaluate(sim, args.partitions, cfg, shuffle=args.shuffle)
     pop = results["popularity"]
     for name, m in results.items():
         print(f"{name:24s} lists={int(m['lists']):5d} HR@10={m['hr']:.3f} ({m['hr'] / pop['hr']:.2f}x) "

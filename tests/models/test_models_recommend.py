@@ -49,7 +49,7 @@ def test_item_cf_explains_with_the_anchor_title():
     learn_one(store, it("v", "B", "view", 1, 2), cfg)
     learn_one(store, it("u", "A", "view", 2, 3), cfg)
     found = [c for c in generate(store, CAT, "u", 3, cfg) if c.source == "item_cf"]
-    assert found == [Candidate("B", "item_cf", 1.0, "viewed together with Runner")]
+    assert found == [Candidate("B", "item_cf", cfg.source_weights["item_cf"], "viewed together with Runner")]
     by_source = {c.source for c in generate(store, CAT, "u", 3, cfg) if c.item_id == "B"}
     assert by_source >= {"item_cf", "user_cf", "content", "trending"}
 
@@ -65,7 +65,8 @@ def test_social_feed_candidates_and_follow_graph():
     assert user_state.add_social_signal(store, "u", "C", "f2", "shared", 7, "social-signals", 3, cfg)
     assert not user_state.add_social_signal(store, "u", "C", "stranger", "shared", 8, "social-signals", 4, cfg)
     found = {c.item_id: c for c in generate(store, CAT, "u", 10, cfg) if c.source == "social"}
-    assert found["D"].explanation == "2 people you follow bought this" and found["D"].score == pytest.approx(0.9)
+    assert found["D"].explanation == "2 people you follow bought this"
+    assert found["D"].score == pytest.approx(cfg.source_weights["social"])  # the best of its source
     assert found["C"].explanation == "1 person you follow shared this"
     social.apply_follow(store, "u", "f2", False, 9, "social", 3, cfg)
     assert user_state.follows(store, "u") == ["f1"] and "C" not in store["u:u"]["s"]
