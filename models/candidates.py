@@ -147,7 +147,11 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
                 continue
             scores[item] = taste.score(counts, cat, w, mass(cat), cfg)
             cats[item] = cat
-    return _normalise("taste", scores, lambda i: f"popular in {cats[i]}, a category you like", cfg)
+    def explain(item: str) -> str:
+        cat = cats[item]
+        return f"popular in {cat}, which you like" if cat in counts else f"popular in {cat}"
+
+    return _normalise("taste", scores, explain, cfg)
 
 
 def _content(lists: _Trending, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]],

@@ -71,6 +71,7 @@ class ModelConfig:
     candidates_per_source: int = 20  # kept per source before merging (ranking keeps k of their union)
     taste_categories: int = 5  # the user's categories whose trending lists feed the taste source
     taste_alpha: float = 1.0  # pseudo-count of history entries per category (taste.py)
+    taste_beta: float = 5.0  # pseudo-popularity of every category (taste.py)
     min_mass: float = 1e-3  # decayed mass under which sweep forgets an item
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     review_weights: tuple[float, ...] = DEFAULT_REVIEW_WEIGHTS
@@ -84,8 +85,8 @@ class ModelConfig:
                      "content_pool", "candidates_per_source", "taste_categories"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ModelConfig.{name} must be > 0, got {getattr(self, name)}")
-        if self.taste_alpha < 0:
-            raise ValueError("ModelConfig.taste_alpha must be >= 0")
+        if self.taste_alpha < 0 or self.taste_beta < 0:
+            raise ValueError("ModelConfig.taste_alpha and taste_beta must be >= 0")
         if len(self.review_weights) != 5:
             raise ValueError("review_weights needs one weight per star, 1..5")
 

@@ -4,6 +4,8 @@ Users pick a category they like, then an item within it mostly by its popularity
 ``P(item | user) ~ affinity(user, category) * popularity(item) / popularity(category)``. The affinity is
 the user's own positive history entries per category plus a pseudo-count ``taste_alpha``, so a user with
 little history still gets the popular items of every category and one with a clear taste mostly gets theirs.
+The category's popularity has a pseudo-mass ``taste_beta``, so an item alone in a barely used category is
+not taken for that category's sure pick.
 Everything is read from the profile and the trending lists: no state of its own.
 """
 
@@ -33,6 +35,7 @@ def top_categories(counts: Mapping[str, float], n: int) -> list[str]:
 def score(counts: Mapping[str, float], category: str, popularity: float, category_mass: float,
           cfg: ModelConfig) -> float:
     """Unnormalised ``P(item | user)`` for an item of ``category`` with the given decayed popularity."""
-    if category_mass <= 0:
+    mass = category_mass + cfg.taste_beta
+    if mass <= 0:
         return 0.0
-    return (counts.get(category, 0.0) + cfg.taste_alpha) * popularity / category_mass
+    return (counts.get(category, 0.0) + cfg.taste_alpha) * popularity / mass
