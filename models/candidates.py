@@ -135,7 +135,8 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
             m = masses[category] = sum(w for _, w in lists.top(category, lists.n))
         return m
 
-    pools = [(c, lists.top(c, cfg.candidates_per_source)) for c in taste.top_categories(counts, cfg.taste_categories)]
+    pools: list[tuple[str | None, list[tuple[str, float]]]] = [
+        (c, lists.top(c, cfg.candidates_per_source)) for c in taste.top_categories(counts, cfg.taste_categories)]
     pools.append((None, lists.top(None, cfg.candidates_per_source)))
     for category, pool in pools:
         for item, w in pool:
