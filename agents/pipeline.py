@@ -319,4 +319,7 @@ def on_social_signal(store: Store, user: str, value: Mapping[str, Any], origin_p
     elif kind == "share_purchase":
         social.record_share_purchase(store, user, ts, source + ":purchases", pos)
     else:
-        user_state.add_social_signal(store, user, value["item"], value["from"], kind, ts, source + ":feed", pos, cfg)
+        # One replay source per kind: "bought" carries purchases offsets and "shared" social ones, and a
+        # shared source would take every purchase after a share for a replay and drop it.
+        user_state.add_social_signal(store, user, value["item"], value["from"], kind, ts, f"{source}:feed:{kind}",
+                                     pos, cfg)

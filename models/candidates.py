@@ -15,11 +15,11 @@ from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from itertools import islice
 
-from . import cooccurrence, trending, user_cf
+from . import cooccurrence, taste, trending, user_cf
 from ._state import Store
 from .config import ModelConfig
 from .interactions import ItemInfo
-from .user_state import ITEM, profile, profile_scores
+from .user_state import ITEM, profile, profile_scores, seen_items
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,40 @@ def _trending(lists: _Trending, categories: list[str], seen: Container[str], cfg
     return _normalise("trending", scores, texts.__getitem__, cfg)
 
 
+def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list], seen: Container[str],
+           cfg: ModelConfig) -> _Scored:
+    """Popular items of the user's categories and, through the pseudo-count, of every category (taste.py)."""
+    counts = taste.affinity(hist, catalogue, cfg)
+    scores: dict[str, float] = {}
+    cats: dict[str, str] = {}
+    masses: dict[str, float] = {}
+
+    def mass(category: str) -> float:
+        m = masses.get(category)
+        if m is None:
+            m = masses[category] = sum(w for _, w in lists.top(category, lists.n))
+        return m
+
+    pools: list[tuple[str | None, list[tuple[str, float]]]] = [
+        (c, lists.top(c, cfg.candidates_per_source)) for c in taste.top_categories(counts, cfg.taste_categories)]
+    pools.append((None, lists.top(None, cfg.candidates_per_source)))
+    for category, pool in pools:
+        for item, w in pool:
+            if item in seen or item in scores:
+                continue
+            info = catalogue.get(item)
+            cat = category or (info.category if info is not None else "")
+            if not cat:
+                continue
+            scores[item] = taste.score(counts, cat, w, mass(cat), cfg)
+            cats[item] = cat
+    def explain(item: str) -> str:
+        cat = cats[item]
+        return f"popular in {cat}, which you like" if cat in counts else f"popular in {cat}"
+
+    return _normalise("taste", scores, explain, cfg)
+
+
 def _content(lists: _Trending, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]],
              seen: Container[str], cfg: ModelConfig) -> _Scored:
     """The ``content_pool`` most popular items of each seed's category: ``0.5 + Jaccard(tags)``.
@@ -171,7 +205,7 @@ def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms:
     prof = profile(store, user)
     hist = prof["h"] if prof else []
     scores = profile_scores(prof) if prof else {}
-    seen = scores  # every item of the history has a score
+    seen = seen_items(prof) if prof else scores
     seeds: list[tuple[str, float]] = []
     picked: set[str] = set()
     for e in reversed(hist):
@@ -188,6 +222,8 @@ def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms:
         found += _normalise("user_cf", dict(user_cf.candidates(store, user, now_ms, cfg, scores)),
                             lambda _: "people with similar taste liked this", cfg)
         found += _content(lists, catalogue, seeds, seen, cfg)
+    if seeds:
+        found += _taste(lists, catalogue, hist, seen, cfg)
     if prof:
         found += _social(prof, seen, cfg)
     cats = _categories(catalogue, [x for x, _ in seeds])

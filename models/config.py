@@ -25,12 +25,15 @@ DEFAULT_REVIEW_WEIGHTS: tuple[float, ...] = (-4.0, -2.0, 0.0, 2.0, 4.0)
 
 #: Multiplier per candidate source after each source's scores are scaled to [0, 1].
 DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
-    "item_cf": 1.0,
-    "social": 0.9,
-    "user_cf": 0.4,
-    "content": 0.5,
-    "trending": 1.0,  # per-category trending of the user's categories: the best taste proxy measured
-    "popular": 0.1,
+    # Measured on simulated traffic (tests/offline_eval.py): taste recovers what users pick from; the
+    # co-occurrence and popularity sources mostly re-propose the same popular items and crowd it out.
+    "taste": 1.0,  # popular items of the categories the user likes (taste.py)
+    "social": 0.6,  # what followees bought or shared: users open those next
+    "item_cf": 0.1,
+    "user_cf": 0.05,
+    "content": 0.1,
+    "trending": 0.1,  # what a user without history gets
+    "popular": 0.01,  # fill: a tenth of trending, as before
 }
 
 
@@ -46,11 +49,13 @@ class ModelConfig:
     user_ttl_ms: int = 30 * _DAY_MS  # users idle longer are dropped by sweep
     half_life_ms: int = 7 * _DAY_MS  # decay of co-occurrence and item mass
     trending_half_life_ms: int = 7 * 86_400_000  # decay of trending popularity (category taste, not news)
+    trending_by_count: bool = True  # popularity counts positive interactions; False weighs them as `weights`
     trending_k: int = 100  # entries served per trending list (pool prunes at 2x)
     users_per_item: int = 50  # recent users per item (user-CF inverted index, prunes at 2x)
     k: int = 10  # recommendations per request
     max_per_category: int = 3  # diversity cap per leaf category
     max_purchased: int = 200  # purchased items remembered per user (filtering)
+    max_seen: int = 100  # items acted on remembered per user beyond the history (filtering; prunes at 2x)
     max_follows: int = 500  # followees per user and followers per user
     social_items: int = 100  # items in a user's social feed
     social_per_item: int = 10  # followee signals kept per feed item
@@ -64,6 +69,9 @@ class ModelConfig:
     item_cf_neighbours: int = 20  # heaviest co-occurrence neighbours read per seed (<= neighbours_per_item)
     content_pool: int = 50  # most popular items of a seed's category that content candidates score
     candidates_per_source: int = 20  # kept per source before merging (ranking keeps k of their union)
+    taste_categories: int = 5  # the user's categories whose trending lists feed the taste source
+    taste_alpha: float = 1.0  # pseudo-count of history entries per category (taste.py)
+    taste_beta: float = 5.0  # pseudo-popularity of every category (taste.py)
     min_mass: float = 1e-3  # decayed mass under which sweep forgets an item
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     review_weights: tuple[float, ...] = DEFAULT_REVIEW_WEIGHTS
@@ -72,11 +80,13 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("history_len", "cooc_window", "neighbours_per_item", "max_items_tracked", "max_users_tracked",
                      "user_ttl_ms", "half_life_ms", "trending_half_life_ms", "trending_k", "users_per_item", "k",
-                     "max_per_category", "max_purchased", "max_follows", "social_items", "social_per_item",
+                     "max_per_category", "max_purchased", "max_seen", "max_follows", "social_items", "social_per_item",
                      "max_referrals", "similar_users", "cf_candidate_users", "seed_items", "item_cf_neighbours",
-                     "content_pool", "candidates_per_source"):
+                     "content_pool", "candidates_per_source", "taste_categories"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ModelConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.taste_alpha < 0 or self.taste_beta < 0:
+            raise ValueError("ModelConfig.taste_alpha and taste_beta must be >= 0")
         if len(self.review_weights) != 5:
             raise ValueError("review_weights needs one weight per star, 1..5")
 

@@ -1,10 +1,11 @@
 """Decayed popularity per item, and bounded trending lists, global and per category.
 
 Keys: ``p:<item>`` = ``{"t": [weight, last_ts], "a": {...}}`` holds the item's own decayed popularity (every
-positive interaction adds its weight, half-life ``trending_half_life_ms``). ``t:global`` and ``t:cat:<category>``
-= ``{"e": {item: [weight, last_ts]}, "a": {...}}`` copy the item's current popularity on each of its events;
-they hold at most ``2 * trending_k`` entries and prune to the ``trending_k`` heaviest. An evicted item comes
-back with its full popularity on its next event, since the value is copied from ``p:``, not accumulated.
+positive interaction adds 1, or its weight when not ``trending_by_count``; half-life ``trending_half_life_ms``).
+``t:global`` and ``t:cat:<category>`` = ``{"e": {item: [weight, last_ts]}, "a": {...}}`` copy the item's current
+popularity on each of its events; they hold at most ``2 * trending_k`` entries and prune to the ``trending_k``
+heaviest. An evicted item comes back with its full popularity on its next event, since the value is copied from
+``p:``, not accumulated.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def update(store: Store, it: Interaction, cfg: ModelConfig) -> int:
     w = cfg.weight(it.kind, it.stars)
     if w <= 0:
         return 0
+    if cfg.trending_by_count:  # next interactions are mostly views: counts predict them better
+        w = 1.0
     pos = it.pos
     entry = _popularity(store, it, pos, w, cfg)
     written = int(_upsert(store, GLOBAL, it, pos, entry, cfg))

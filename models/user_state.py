@@ -6,6 +6,7 @@ dicts, so any serializer works)::
     {"h": [[item, kind, weight, ts, source, pos], ...]   # sorted by (ts, source, pos), <= history_len
      "v": {item: score}                                 # item_scores(h), kept on write (absent in old values)
      "p": [item, ...]                                   # purchased, most recent last, <= max_purchased
+     "sn": {item: ts}                                   # every item acted on, <= 2*max_seen (absent in old values)
      "seen": last event ts, "rec": last recommendation ts,
      "f": {followee: ts}                                # <= max_follows
      "s": {item: [[followee, kind, ts], ...]}           # social feed, <= 2*social_items x social_per_item
@@ -15,7 +16,7 @@ dicts, so any serializer works)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from ._state import APPLIED, Store, already_applied, copy_value, mark_applied
@@ -25,6 +26,7 @@ from .interactions import Interaction, position
 PREFIX = "u:"
 
 SCORES = "v"  # item_scores of the history, maintained on write so readers need not recompute it
+SEEN = "sn"  # items acted on, longer than the history: recommendations leave them out
 
 # Indexes into a history entry.
 ITEM, KIND, WEIGHT, TS, SOURCE, POS = range(6)
@@ -35,7 +37,7 @@ def key(user: str) -> str:
 
 
 def new_profile() -> dict[str, Any]:
-    return {"h": [], SCORES: {}, "p": [], "seen": 0, "rec": None, "f": {}, "s": {}, "r": {}, APPLIED: {}}
+    return {"h": [], SCORES: {}, "p": [], SEEN: {}, "seen": 0, "rec": None, "f": {}, "s": {}, "r": {}, APPLIED: {}}
 
 
 def profile(store: Store, user: str) -> dict[str, Any] | None:
@@ -76,6 +78,7 @@ def apply_interaction(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
         changed.update(e[ITEM] for e in hist[: len(hist) - cfg.history_len])
         del hist[: len(hist) - cfg.history_len]
     prof[SCORES] = _rescore(prof.get(SCORES), hist, changed)
+    prof[SEEN] = _add_seen(prof.get(SEEN), item, ts, cfg.max_seen)
     if it.kind == "purchase":
         bought = prof["p"] = list(prof["p"])
         if item in bought:
@@ -93,6 +96,34 @@ def apply_interaction(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
     prof[APPLIED][source] = pos
     store[k] = prof
     return True
+
+
+def _add_seen(seen: dict[str, int] | None, item: str, ts: int, cap: int) -> dict[str, int]:
+    """A copy of ``seen`` with ``item`` at ``max(ts, its ts)``; over ``2 * cap`` it keeps the ``cap`` latest."""
+    out = {} if seen is None else seen.copy()
+    out[item] = max(ts, out.get(item, ts))
+    if len(out) > 2 * cap:
+        out = dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))[:cap])
+    return out
+
+
+def seen_items(prof: dict[str, Any]) -> Container[str]:
+    """Items the user acted on: the history's and the older ones in ``SEEN`` (read-only: do not mutate)."""
+    scores = profile_scores(prof)
+    older = prof.get(SEEN)
+    return scores if not older else _Either(scores, older)
+
+
+class _Either:
+    """Membership in either of two containers, without building their union on every request."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: Container[str], b: Container[str]) -> None:
+        self.a, self.b = a, b
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.a or item in self.b
 
 
 def _rescore(scores: dict[str, float] | None, hist: list[list], changed: set[str]) -> dict[str, float]:

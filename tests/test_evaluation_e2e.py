@@ -30,15 +30,18 @@ from socialpulse.streams.simulator import SimConfig, generate
 # ~6k behaviour events after the catalogue and the initial follow graph: 10-20 s of worker time on 2 cores.
 CONFIG = SimConfig(users=300, items=200, categories=10, events=9_000, seed=11)
 
-# Engine HR@10 must beat popularity by at least this ratio and this absolute margin, and NDCG by MIN_NDCG_RATIO.
-# Measured on this config (2 partitions, exclude-seen), over several runs: engine HR@10 0.253-0.270 vs
-# popularity 0.234 (1.08-1.15x), NDCG@10 0.128-0.139 vs 0.111 (1.15-1.25x). The spread comes from how the
-# four input topics interleave from run to run. A recommender that knows the simulator's true category tastes
-# reaches 0.369 (1.58x), so there is room left: these floors guard what the engine achieves today with a
-# margin for that spread, and are meant to rise as it recovers more of the ground truth.
-MIN_RATIO = 1.03
-MIN_ABSOLUTE = 0.008
-MIN_NDCG_RATIO = 1.08
+# Engine HR@10 must beat popularity by at least this ratio and this absolute margin, NDCG by MIN_NDCG_RATIO,
+# and item-KNN's HR@10 by MIN_KNN_RATIO. Measured on this config (2 partitions, exclude-seen) over five runs:
+# engine HR@10 0.305-0.335 vs popularity 0.234 (1.30-1.43x) and item-KNN 0.197 (1.55-1.70x), NDCG@10
+# 0.165-0.184 vs popularity 0.111 (1.48-1.65x). The spread comes from how the four input topics interleave
+# from run to run (mostly: how much traffic the engine has seen when it answers the ~2,400 initial follows,
+# whose users have no history yet). The taste source (models/taste.py) does most of it; a recommender that
+# knows the simulator's true category tastes reaches 0.369-0.377 (1.6x). tests/offline_eval.py runs the same
+# traffic without Kafka in seconds, for trying changes.
+MIN_RATIO = 1.22
+MIN_ABSOLUTE = 0.05
+MIN_NDCG_RATIO = 1.35
+MIN_KNN_RATIO = 1.40
 
 
 def test_engine_beats_popularity_on_simulated_traffic(kafka, tmp_path: Path) -> None:
@@ -66,10 +69,11 @@ def test_engine_beats_popularity_on_simulated_traffic(kafka, tmp_path: Path) -> 
     data = run_evaluation(records, recs, tmp_path / "reports", k=10, exclude_seen=True)
     results = data["results"]
     print(f"\n{len(records)} records, {len(recs)} recommendations, worker done in {processed:.1f}s")
-    engine, popularity = results["engine"], results["popularity"]
+    engine, popularity, knn = results["engine"], results["popularity"], results["item_knn"]
     assert engine["lists"] > 1000 and popularity["lists"] == engine["lists"], results
     assert (tmp_path / "reports" / "evaluate.json").exists()
     assert (tmp_path / "reports" / "evaluate_hr_over_time.png").stat().st_size > 0
     assert engine["hr"] >= popularity["hr"] * MIN_RATIO, (engine, popularity)
     assert engine["hr"] >= popularity["hr"] + MIN_ABSOLUTE, (engine, popularity)
     assert engine["ndcg"] >= popularity["ndcg"] * MIN_NDCG_RATIO, (engine, popularity)
+    assert engine["hr"] >= knn["hr"] * MIN_KNN_RATIO, (engine, knn)

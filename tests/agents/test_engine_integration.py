@@ -1,8 +1,8 @@
 """A scripted sequence of events through the real broker and a real worker process.
 
 One partition, so every statistic sees every user and the expected lists can be worked out by hand:
-bob views s1, s2, h1 (so s1 co-occurs with s2 and h1); eve then views s1 and is offered s2 and h1 as
-"viewed together with Trail runner", the rest of the catalogue as popular fill.
+bob views s1, s2, h1 (so s1 co-occurs with s2 and h1); eve then views s1 and is offered s2 and h1 (the
+popular items, s2 of eve's category, both co-viewed with s1), the rest of the catalogue as popular fill.
 """
 
 from __future__ import annotations
@@ -94,12 +94,14 @@ def test_scripted_sequence_yields_expected_recommendations(engine) -> None:
     step(settings, [click(4, "eve", "s1", 4)])
     recs = recommendations(settings)
 
-    # Item-CF first (co-viewed with s1 by bob), then popular fill; eve's own s1 is never offered.
+    # Taste first (what has been viewed, eve's category Shoes ahead; item-CF and content agree, so they add to
+    # the score but the taste source explains), then popular fill; eve's own s1 is never offered.
     eve = recs["rec:c4"]
     assert eve.user_id == "eve" and eve.trigger_event_id == "c4"
-    assert items_of(eve) == [("s2", "item_cf"), ("h1", "item_cf"), ("s3", "popular"), ("h2", "popular"),
+    assert items_of(eve) == [("s2", "taste"), ("h1", "taste"), ("s3", "popular"), ("h2", "popular"),
                              ("b1", "popular")]
-    assert eve.items[0].explanation == "viewed together with Trail runner"
+    assert eve.items[0].explanation == "popular in Shoes, which you like"
+    assert eve.items[1].explanation == "popular in Hats"
     assert eve.items[0].score > eve.items[2].score
     # Bob's first view had no co-occurrence yet: everything is popular fill, without s1 itself.
     assert [i for i, _ in items_of(recs["rec:c1"])] == ["s2", "s3", "h1", "h2", "b1"]

@@ -79,3 +79,14 @@ def test_fanout_duplicates_from_one_origin_are_ignored() -> None:
     assert rec is not None
     social = [i for i in rec.items if i.source == "social"]
     assert [i.item_id for i in social] == ["a"]
+
+
+def test_purchase_signals_after_a_share_signal_are_kept() -> None:
+    """A share's offset (social topic) may exceed a later purchase's (purchases topic): both reach the feed."""
+    store: dict = {}
+    pipeline.on_social(store, CATALOGUE, Social("f1", "follow", "carol", T0, target_user_id="bob"), 0, T0, CFG)
+    shared = {"kind": "shared", "item": "a", "from": "bob", "ts": T0 + 1, "offset": 900, "line": 0}
+    bought = {"kind": "bought", "item": "c", "from": "bob", "ts": T0 + 2, "offset": 5, "line": 0}
+    pipeline.on_social_signal(store, "carol", shared, 1, CFG)
+    pipeline.on_social_signal(store, "carol", bought, 1, CFG)
+    assert sorted(store["u:carol"]["s"]) == ["a", "c"]

@@ -49,7 +49,7 @@ def test_item_cf_explains_with_the_anchor_title():
     learn_one(store, it("v", "B", "view", 1, 2), cfg)
     learn_one(store, it("u", "A", "view", 2, 3), cfg)
     found = [c for c in generate(store, CAT, "u", 3, cfg) if c.source == "item_cf"]
-    assert found == [Candidate("B", "item_cf", 1.0, "viewed together with Runner")]
+    assert found == [Candidate("B", "item_cf", cfg.source_weights["item_cf"], "viewed together with Runner")]
     by_source = {c.source for c in generate(store, CAT, "u", 3, cfg) if c.item_id == "B"}
     assert by_source >= {"item_cf", "user_cf", "content", "trending"}
 
@@ -65,7 +65,8 @@ def test_social_feed_candidates_and_follow_graph():
     assert user_state.add_social_signal(store, "u", "C", "f2", "shared", 7, "social-signals", 3, cfg)
     assert not user_state.add_social_signal(store, "u", "C", "stranger", "shared", 8, "social-signals", 4, cfg)
     found = {c.item_id: c for c in generate(store, CAT, "u", 10, cfg) if c.source == "social"}
-    assert found["D"].explanation == "2 people you follow bought this" and found["D"].score == pytest.approx(0.9)
+    assert found["D"].explanation == "2 people you follow bought this"
+    assert found["D"].score == pytest.approx(cfg.source_weights["social"])  # the best of its source
     assert found["C"].explanation == "1 person you follow shared this"
     social.apply_follow(store, "u", "f2", False, 9, "social", 3, cfg)
     assert user_state.follows(store, "u") == ["f1"] and "C" not in store["u:u"]["s"]
@@ -186,3 +187,28 @@ def test_scorer_pickle_round_trip_and_determinism(name):
     assert clone.score_many(USERS, ITEMS) == scorer.score_many(USERS, ITEMS)
     assert _trained(name).score_many(USERS, ITEMS) == scorer.score_many(USERS, ITEMS)
     assert isinstance(scorer.name, str) and isinstance(scorer.version, str)
+
+
+def test_taste_prefers_the_users_categories_and_explains():
+    cfg = ModelConfig()
+    store: dict = {}
+    for n, (user, item) in enumerate([("v", "B"), ("v", "D"), ("w", "D"), ("u", "A"), ("u", "C")]):
+        learn_one(store, it(user, item, "view", 0, n + 1), cfg)
+    taste = [c for c in generate(store, CAT, "u", 0, cfg) if c.source == "taste"]
+    # D is the more popular item, but u has only viewed shoes: B (shoes) first,
+    # (2 + 1) * 1 / (3 + 5) against (0 + 1) * 2 / (2 + 5) with taste_alpha 1 and taste_beta 5.
+    assert [(c.item_id, c.explanation) for c in taste] == [
+        ("B", "popular in shoes, which you like"), ("D", "popular in hats")]
+    assert taste[0].score == pytest.approx(cfg.source_weights["taste"])
+
+
+def test_items_older_than_the_history_are_still_never_offered():
+    cfg = ModelConfig(history_len=2)
+    store: dict = {}
+    learn_one(store, it("v", "A", "view", 0, 1), cfg)
+    learn_one(store, it("v", "B", "view", 1, 2), cfg)
+    for n, item in enumerate(["A", "C", "D"]):  # A leaves u's two-entry history
+        learn_one(store, it("u", item, "view", 2 + n, 3 + n), cfg)
+    assert [e[0] for e in store["u:u"]["h"]] == ["C", "D"]
+    assert "A" not in {c.item_id for c in generate(store, CAT, "u", 10, cfg)}
+    assert "B" in {c.item_id for c in generate(store, CAT, "u", 10, cfg)}

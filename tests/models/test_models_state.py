@@ -177,11 +177,19 @@ def test_trending_ties_break_by_item_id_and_lists_are_bounded():
         learn_one(store, it("u", item, "view", 0, n + 1, category="shoes"), cfg)
     assert trending.trending(store, None, 0, 10, cfg) == [("a", 1.0), ("b", 1.0), ("c", 1.0)]
     learn_one(store, it("v", "d", "purchase", 1000, 1, source="purchases", category="shoes"), cfg)
-    assert trending.trending(store, "shoes", 1000, 2, cfg) == [("d", 5.5), ("a", 0.5)]
+    assert trending.trending(store, "shoes", 1000, 2, cfg) == [("d", 1.5), ("a", 0.5)]  # one interaction each
     for n in range(20):
         learn_one(store, it("w", f"x{n}", "view", 2000 + n, 100 + n, category="shoes"), cfg)
     assert len(store["t:global"]["e"]) <= 2 * cfg.trending_k
     assert len(store["t:cat:shoes"]["e"]) <= 2 * cfg.trending_k
+
+
+def test_trending_weighs_interactions_unless_by_count():
+    cfg = ModelConfig(trending_half_life_ms=HL, trending_by_count=False)
+    store: dict = {}
+    learn_one(store, it("u", "a", "view", 0, 1, category="shoes"), cfg)
+    learn_one(store, it("v", "a", "purchase", 1000, 1, source="purchases", category="shoes"), cfg)
+    assert trending.trending(store, "shoes", 1000, 1, cfg) == [("a", 5.5)]
 
 
 def test_user_cf_cosine_and_candidates_hand_computed():
