@@ -57,8 +57,9 @@ def _item_cf(store: Store, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[
              now_ms: int, cfg: ModelConfig) -> _Scored:
     total: dict[str, float] = {}
     best: dict[str, tuple[float, str]] = {}  # strongest anchor per item
+    masses: dict[str, float] = {}  # decayed item masses, shared by the seeds' reads
     for x, r in seeds:
-        for j, sim in cooccurrence.similar_items(store, x, now_ms, cfg, cfg.item_cf_neighbours):
+        for j, sim in cooccurrence.similar_items(store, x, now_ms, cfg, cfg.item_cf_neighbours, masses):
             if j in seen:
                 continue
             c = sim * r
