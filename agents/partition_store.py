@@ -46,7 +46,9 @@ class PartitionStore(MutableMapping[str, Any]):
     def _table_key(self, key: str) -> str:
         return self._prefix + key
 
-    def __getitem__(self, key: str) -> Any:
+    def get(self, key: str, default: Any = None) -> Any:
+        # Models read through ``get`` several million times per minute: one method call, no KeyError
+        # round trip through ``Mapping.get`` -> ``__getitem__``.
         value = self._dirty.get(key, _MISSING)
         if value is _MISSING:
             value = self._clean.get(key, _MISSING)
@@ -56,6 +58,10 @@ class PartitionStore(MutableMapping[str, Any]):
                 self._remember(key, value)
             else:
                 self._clean.move_to_end(key)
+        return default if value is _DELETED else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _DELETED)
         if value is _DELETED:
             raise KeyError(key)
         return value
@@ -76,11 +82,7 @@ class PartitionStore(MutableMapping[str, Any]):
         self._clean.pop(key, None)
 
     def __contains__(self, key: object) -> bool:
-        try:
-            self[key]  # type: ignore[index]
-        except KeyError:
-            return False
-        return True
+        return self.get(key, _DELETED) is not _DELETED  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[str]:
         # Only what this worker has touched: a full scan of a partition is never needed on the hot path.

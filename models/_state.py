@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import MutableMapping
+import math
+from bisect import bisect_left, insort
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 Store = MutableMapping[str, Any]
@@ -63,15 +65,112 @@ def decayed(entries: dict[str, list], now_ms: int, half_life_ms: int) -> list[tu
             for k, (w, t) in entries.items()]
 
 
+# Reading the best n of a decayed row used to decay every entry and select. But the order of decayed
+# weights does not depend on when they are read: w * 2 ** (-(now - t) / h) ranks like
+# log2(w) + t / h for every now at or after the newest t. So each row gets that order once, kept
+# beside it (never in the store) and carried over when an update copies the row; a read decays only
+# the first n entries of it, plus any whose log-weight is within _MARGIN of the n-th, and ranks
+# those exactly as before. Float error in the log-weights is ~1e-12, far below _MARGIN, so nothing
+# outside that set can rank in the top n: the result is identical, bit for bit.
+#
+# Keyed by the row's identity: stored values are never changed in place (rows are copied, changed
+# and re-assigned), so a row object keeps its content while this holds it.
+
+_MARGIN = 1e-6
+_ORDER_CAPACITY = 4096  # rows and lists of 100-200 entries: ~10-20 kB each
+
+
+class _Order:
+    __slots__ = ("entries", "half_life_ms", "keys", "max_ts")
+
+    def __init__(self, entries: dict[str, list], half_life_ms: int, keys: list[tuple[float, str]] | None,
+                 max_ts: int) -> None:
+        self.entries = entries  # held, so its id is not reused while cached
+        self.half_life_ms = half_life_ms
+        self.keys = keys  # [(-log-weight, key)] ascending; None when a weight is not positive
+        self.max_ts = max_ts
+
+
+_orders: dict[int, _Order] = {}
+
+
+def _log_weight(entry: list, half_life_ms: int) -> float:
+    return math.log2(entry[0]) + entry[1] / half_life_ms
+
+
+def _cache(order: _Order) -> _Order:
+    if len(_orders) >= _ORDER_CAPACITY:
+        del _orders[next(iter(_orders))]  # the oldest entry
+    _orders[id(order.entries)] = order
+    return order
+
+
+def _order(entries: dict[str, list], half_life_ms: int) -> _Order:
+    found = _orders.get(id(entries))
+    if found is not None and found.entries is entries and found.half_life_ms == half_life_ms:
+        return found
+    max_ts = max((t for _, t in entries.values()), default=0)
+    keys = None
+    if all(w > 0 for w, _ in entries.values()):
+        keys = sorted([(-_log_weight(e, half_life_ms), k) for k, e in entries.items()])
+    return _cache(_Order(entries, half_life_ms, keys, max_ts))
+
+
+def derive_order(old: dict[str, list], new: dict[str, list], changed: Iterable[str], half_life_ms: int) -> None:
+    """``new`` is ``old`` with the entries of ``changed`` set: carry ``old``'s order over, if it has one.
+
+    Only an optimisation for the next :func:`top_decayed` of ``new``; calling it or not changes no result.
+    """
+    found = _orders.get(id(old))
+    if found is None or found.entries is not old or found.half_life_ms != half_life_ms or found.keys is None:
+        return
+    keys = found.keys.copy()
+    max_ts = found.max_ts
+    for k in set(changed):
+        before = old.get(k)
+        if before is not None:
+            i = bisect_left(keys, (-_log_weight(before, half_life_ms), k))
+            if i == len(keys) or keys[i][1] != k:
+                return
+            del keys[i]
+        entry = new[k]
+        if entry[0] <= 0:
+            return
+        insort(keys, (-_log_weight(entry, half_life_ms), k))
+        max_ts = max(max_ts, entry[1])
+    del _orders[id(old)]
+    _cache(_Order(new, half_life_ms, keys, max_ts))
+
+
+def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[float, str]]:
+    """``sorted(decayed(entries, now_ms, half_life_ms))[:n]``, reading about ``n`` entries instead of all."""
+    order = _order(entries, half_life_ms) if n < len(entries) else None
+    if order is None or order.keys is None or now_ms < order.max_ts:
+        scored = decayed(entries, now_ms, half_life_ms)
+        return sorted(scored)[:n] if n >= len(scored) else heapq.nsmallest(n, scored)
+    keys = order.keys
+    m = n
+    cut = keys[n - 1][0] + _MARGIN
+    while m < len(keys) and keys[m][0] <= cut:
+        m += 1
+    picked = [k for _, k in keys[:m]]
+    scored = [(-w if now_ms <= t else -(w * 2.0 ** (-(now_ms - t) / half_life_ms)), k)
+              for k, (w, t) in zip(picked, map(entries.__getitem__, picked), strict=True)]
+    scored.sort()
+    return scored[:n] if m > n else scored
+
+
 def top_by_weight(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[str, float]]:
     """The ``n`` best ``(key, decayed weight)``: weight desc, then key asc."""
-    scored = decayed(entries, now_ms, half_life_ms)
-    best = sorted(scored) if n >= len(scored) else heapq.nsmallest(n, scored)
-    return [(k, -w) for w, k in best]
+    return [(k, -w) for w, k in top_decayed(entries, now_ms, half_life_ms, n)]
 
 
 def prune(entries: dict[str, list], now_ms: int, half_life_ms: int, cap: int) -> dict[str, list]:
     """Keep the ``cap`` heaviest entries once there are more than ``2 * cap`` (amortised pruning)."""
     if len(entries) <= 2 * cap:
         return entries
-    return {k: entries[k] for k, _ in top_by_weight(entries, now_ms, half_life_ms, cap)}
+    kept = {k: entries[k] for k, _ in top_by_weight(entries, now_ms, half_life_ms, cap)}
+    found = _orders.get(id(entries))
+    if found is not None and found.entries is entries and found.keys is not None:
+        _cache(_Order(kept, half_life_ms, [x for x in found.keys if x[1] in kept], found.max_ts))
+    return kept

@@ -57,8 +57,9 @@ def _item_cf(store: Store, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[
              now_ms: int, cfg: ModelConfig) -> _Scored:
     total: dict[str, float] = {}
     best: dict[str, tuple[float, str]] = {}  # strongest anchor per item
+    masses: dict[str, float] = {}  # decayed item masses, shared by the seeds' reads
     for x, r in seeds:
-        for j, sim in cooccurrence.similar_items(store, x, now_ms, cfg, cfg.item_cf_neighbours):
+        for j, sim in cooccurrence.similar_items(store, x, now_ms, cfg, cfg.item_cf_neighbours, masses):
             if j in seen:
                 continue
             c = sim * r
@@ -155,39 +156,60 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
     return _normalise("taste", scores, explain, cfg)
 
 
+def _tagset(tags: tuple[str, ...]) -> frozenset[str]:
+    found = _TAGSETS.get(tags)
+    if found is None:
+        if len(_TAGSETS) >= 65_536:
+            _TAGSETS.clear()
+        found = _TAGSETS[tags] = frozenset(tags)
+    return found
+
+
+_TAGSETS: dict[tuple[str, ...], frozenset[str]] = {}  # shared frozensets: their hashes are computed once
+
+
 def _content(lists: _Trending, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]],
              seen: Container[str], cfg: ModelConfig) -> _Scored:
     """The ``content_pool`` most popular items of each seed's category: ``0.5 + Jaccard(tags)``.
 
     The first seed with the best score explains.
     """
-    scores: dict[str, float] = {}
-    anchor: dict[str, str] = {}
-    pools: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    # Seeds by category, in seed order; a seed with the category and tags of an earlier one scores
+    # every item the same and loses ties, so it is skipped.
+    by_category: dict[str, list[tuple[int, str, frozenset[str]]]] = {}
     done: set[tuple[str, frozenset[str]]] = set()
-    for x, _ in seeds:
+    for n, (x, _) in enumerate(seeds):
         info = catalogue.get(x)
         if info is None or not info.category:
             continue
-        tags = frozenset(info.tags)
-        if (info.category, tags) in done:  # an earlier seed scored every item the same and wins ties
+        tags = _tagset(info.tags)
+        if (info.category, tags) in done:
             continue
         done.add((info.category, tags))
-        pool = pools.get(info.category)
-        if pool is None:
-            pool = pools[info.category] = [
-                (j, frozenset(other.tags)) for j, _ in lists.top(info.category, cfg.content_pool)
-                if j not in seen and (other := catalogue.get(j)) is not None]
-        n = len(tags)
-        for j, other_tags in pool:
-            common = len(tags & other_tags) if n and other_tags else 0
-            union = n + len(other_tags) - common
-            score = 0.5 + (common / union if union else 0.0)
-            old = scores.get(j)
-            if old is None or score > old:
-                scores[j] = score
-                anchor[j] = x
-    return _normalise("content", scores, lambda j: f"similar to {_title(catalogue, anchor[j])} you viewed", cfg)
+        by_category.setdefault(info.category, []).append((n, x, tags))
+    best: dict[str, tuple[float, int, str]] = {}  # item -> (score, index of the first seed with it, seed)
+    for category, cat_seeds in by_category.items():
+        # Items of the pool that share a tag set share every seed's score: score each set once.
+        groups: dict[frozenset[str], list[str]] = {}
+        for j, _ in lists.top(category, cfg.content_pool):
+            if j not in seen and (other := catalogue.get(j)) is not None:
+                groups.setdefault(_tagset(other.tags), []).append(j)
+        for other_tags, items in groups.items():
+            top: tuple[float, int, str] | None = None
+            for n, x, tags in cat_seeds:
+                size = len(tags)
+                common = len(tags & other_tags) if size and other_tags else 0
+                union = size + len(other_tags) - common
+                score = 0.5 + (common / union if union else 0.0)
+                if top is None or score > top[0]:
+                    top = (score, n, x)
+            assert top is not None
+            for j in items:
+                old = best.get(j)  # an item in two categories' pools keeps its best seed
+                if old is None or top[0] > old[0] or (top[0] == old[0] and top[1] < old[1]):
+                    best[j] = top
+    return _normalise("content", {j: b[0] for j, b in best.items()},
+                      lambda j: f"similar to {_title(catalogue, best[j][2])} you viewed", cfg)
 
 
 def _popular(catalogue: Mapping[str, ItemInfo], seen: Container[str], cfg: ModelConfig) -> _Scored:

@@ -13,11 +13,10 @@ adds the difference.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable
 
-from ._state import APPLIED, Store, add_decayed, copy_value, decayed, prune, top_by_weight, value_at
+from ._state import APPLIED, Store, add_decayed, copy_value, derive_order, prune, top_by_weight, top_decayed, value_at
 from .config import ModelConfig
 from .interactions import Interaction
 from .user_state import ITEM, POS, SOURCE, TS, WEIGHT
@@ -80,16 +79,20 @@ def _add_to_row(store: Store, item: str, adds: Iterable[tuple[str, float]], it: 
     row = store.get(k)
     if row is None:
         row = {"nb": {}, APPLIED: {}}
+        old = None
     elif row[APPLIED].get(it.source, -1) >= pos:
         return False
     else:  # copy_value(row, "nb"), inlined: this runs up to cooc_window + 1 times per event
         row = row.copy()
-        nb = row["nb"] = row["nb"].copy()
+        old = row["nb"]
+        nb = row["nb"] = old.copy()
         row[APPLIED] = row[APPLIED].copy()
     nb = row["nb"]
     ts, hl = it.ts_ms, cfg.half_life_ms
     for j, inc in adds:
         nb[j] = add_decayed(nb.get(j), inc, ts, hl)
+    if old is not None:
+        derive_order(old, nb, (j for j, _ in adds), hl)
     if len(nb) > 2 * cfg.neighbours_per_item:
         row["nb"] = prune(nb, ts, hl, cfg.neighbours_per_item)
     row[APPLIED][it.source] = pos
@@ -147,30 +150,41 @@ def neighbours(store: Store, item: str, now_ms: int, cfg: ModelConfig) -> list[t
 
 
 def similar_items(store: Store, item: str, now_ms: int, cfg: ModelConfig,
-                  n: int | None = None) -> list[tuple[str, float]]:
+                  n: int | None = None, masses: dict[str, float] | None = None) -> list[tuple[str, float]]:
     """Cosine ``co(i, j) / sqrt(n_i * n_j)`` for the item's neighbours, similarity desc then id asc.
 
-    Reads the ``n`` heaviest neighbours by co-occurrence (default ``neighbours_per_item``).
+    Reads the ``n`` heaviest neighbours by co-occurrence (default ``neighbours_per_item``). ``masses``:
+    a cache of decayed masses at ``now_ms`` the caller shares between calls (filled here).
     """
-    n_i = mass(store, item, now_ms, cfg)
+    if masses is None:
+        masses = {}
+    n_i = masses.get(item)
+    if n_i is None:
+        n_i = masses[item] = _mass(store, item, now_ms, cfg.half_life_ms)
     if n_i <= 0:
         return []
     row = store.get(ROW + item)
     if row is None:
         return []
     hl = cfg.half_life_ms
-    scored = decayed(row["nb"], now_ms, hl)
     limit = cfg.neighbours_per_item if n is None else min(n, cfg.neighbours_per_item)
-    top = sorted(scored)[:limit] if limit >= len(scored) else heapq.nsmallest(limit, scored)
     out = []
-    get = store.get
-    for neg_co, j in top:
-        value = get(MASS + j)
-        if value is None or value["m"] is None or neg_co >= 0:
+    for neg_co, j in top_decayed(row["nb"], now_ms, hl, limit):
+        if neg_co >= 0:
             continue
-        w, t = value["m"]
-        n_j = w if now_ms <= t else w * 2.0 ** (-(now_ms - t) / hl)
+        n_j = masses.get(j)
+        if n_j is None:
+            n_j = masses[j] = _mass(store, j, now_ms, hl)
         if n_j > 0:
-            out.append((-neg_co / math.sqrt(n_i * n_j), j))
-    out.sort(key=lambda sj: (-sj[0], sj[1]))
-    return [(j, sim) for sim, j in out]
+            out.append((neg_co / math.sqrt(n_i * n_j), j))  # -(co / ...) exactly: IEEE division is odd
+    out.sort()
+    return [(j, -s) for s, j in out]
+
+
+def _mass(store: Store, item: str, now_ms: int, half_life_ms: int) -> float:
+    """:func:`mass`, 0.0 when unknown (same arithmetic, fewer lookups)."""
+    value = store.get(MASS + item)
+    if value is None or value["m"] is None:
+        return 0.0
+    w, t = value["m"]
+    return w if now_ms <= t else w * 2.0 ** (-(now_ms - t) / half_life_ms)

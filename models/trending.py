@@ -10,7 +10,7 @@ heaviest. An evicted item comes back with its full popularity on its next event,
 
 from __future__ import annotations
 
-from ._state import APPLIED, Store, add_decayed, copy_value, prune, top_by_weight
+from ._state import APPLIED, Store, add_decayed, copy_value, derive_order, prune, top_by_weight
 from .config import ModelConfig
 from .interactions import Interaction
 
@@ -42,12 +42,16 @@ def _upsert(store: Store, k: str, it: Interaction, pos: int, entry: list, cfg: M
     value = store.get(k)
     if value is None:
         value = {"e": {}, APPLIED: {}}
+        old = None
     elif value[APPLIED].get(it.source, -1) >= pos:
         return False
     else:
+        old = value["e"]
         value = copy_value(value, "e")
     e = value["e"]
     e[it.item_id] = list(entry)
+    if old is not None:
+        derive_order(old, e, (it.item_id,), cfg.trending_half_life_ms)
     if len(e) > 2 * cfg.trending_k:
         value["e"] = prune(e, it.ts_ms, cfg.trending_half_life_ms, cfg.trending_k)
     value[APPLIED][it.source] = pos

@@ -80,7 +80,7 @@ def _similar(store: Store, user: str, mine: dict[str, float], cfg: ModelConfig,
     n = cfg.cf_candidate_users
     ranked = [(-c, v) for v, c in overlap.items()]
     pool = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
-    norm_mine = math.sqrt(sum(w * w for w in mine.values()))
+    norm_mine = _norm(mine)
     sims = []
     for _, v in pool:
         theirs = _scores(store, v)
@@ -91,9 +91,24 @@ def _similar(store: Store, user: str, mine: dict[str, float], cfg: ModelConfig,
             if x is not None:
                 dot += w * x
         if dot > 0:
-            sims.append((-dot / (norm_mine * math.sqrt(sum(w * w for w in theirs.values()))), v, theirs))
+            sims.append((-dot / (norm_mine * _norm(theirs)), v, theirs))
     sims.sort(key=lambda t: (t[0], t[1]))
     return [(v, -s, theirs) for s, v, theirs in sims[:k]]
+
+
+def _norm(scores: dict[str, float]) -> float:
+    """``sqrt(sum w^2)`` of a stored score dict, remembered per dict object (stored values never change)."""
+    found = _NORMS.get(id(scores))
+    if found is not None and found[0] is scores:
+        return found[1]
+    norm = math.sqrt(sum(w * w for w in scores.values()))
+    if len(_NORMS) >= 8192:
+        del _NORMS[next(iter(_NORMS))]
+    _NORMS[id(scores)] = (scores, norm)
+    return norm
+
+
+_NORMS: dict[int, tuple[dict[str, float], float]] = {}  # holds the dict, so its id is not reused while here
 
 
 def similar_users(store: Store, user: str, now_ms: int, cfg: ModelConfig, k: int = 20) -> list[tuple[str, float]]:

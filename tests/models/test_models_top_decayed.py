@@ -1,0 +1,54 @@
+"""The ordered read of decayed rows (``_state.top_decayed``) gives exactly what a full decay and sort gives."""
+
+from __future__ import annotations
+
+import random
+
+from socialpulse.models import _state
+from socialpulse.models._state import add_decayed, decayed, derive_order, prune, top_decayed
+
+HL = 7 * 86_400_000
+T0 = 1_704_067_200_000
+
+
+def reference(entries: dict[str, list], now: int, n: int) -> list[tuple[float, str]]:
+    return sorted(decayed(entries, now, HL))[:n]
+
+
+def test_matches_full_sort_through_updates_prunes_and_ties() -> None:
+    rng = random.Random(3)
+    entries: dict[str, list] = {}
+    now = T0
+    for step in range(3000):
+        now += rng.choice((0, 1, 1000, 3_600_000))
+        old = entries
+        entries = dict(old)
+        changed = [f"i{rng.randrange(150)}" for _ in range(rng.choice((1, 1, 3)))]
+        for k in changed:
+            # Integer increments at shared timestamps make exact ties common.
+            entries[k] = add_decayed(entries.get(k), float(rng.choice((1, 2, 3))), now, HL)
+        derive_order(old, entries, changed, HL)
+        entries = prune(entries, now, HL, 50)
+        for n in (1, 20, 50, 99):
+            later = now + rng.choice((0, 5, 86_400_000))
+            assert top_decayed(entries, later, HL, n) == reference(entries, later, n), step
+
+
+def test_reads_before_the_newest_entry_fall_back_to_the_full_sort() -> None:
+    entries = {f"i{k}": [float(k % 7 + 1), T0 + k * 1000] for k in range(100)}
+    for now in (T0, T0 + 50_000, T0 + 99_000, T0 + 10**9):
+        assert top_decayed(entries, now, HL, 10) == reference(entries, now, 10)
+
+
+def test_zero_weights_are_not_ordered_by_logarithm() -> None:
+    entries = {f"i{k}": [0.0 if k % 3 == 0 else float(k), T0] for k in range(60)}
+    assert top_decayed(entries, T0 + 1000, HL, 25) == reference(entries, T0 + 1000, 25)
+
+
+def test_cache_stays_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(_state, "_ORDER_CAPACITY", 10)
+    monkeypatch.setattr(_state, "_orders", {})
+    rows = [{f"i{k}": [float(k + r), T0] for k in range(30)} for r in range(50)]
+    for row in rows:
+        assert top_decayed(row, T0 + 1, HL, 5) == reference(row, T0 + 1, 5)
+    assert len(_state._orders) <= 10
