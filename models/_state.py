@@ -147,7 +147,10 @@ def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int
     order = _order(entries, half_life_ms) if n < len(entries) else None
     if order is None or order.keys is None or now_ms < order.max_ts:
         scored = decayed(entries, now_ms, half_life_ms)
-        return sorted(scored)[:n] if n >= len(scored) else heapq.nsmallest(n, scored)
+        if n >= len(scored):
+            scored.sort()
+            return scored
+        return heapq.nsmallest(n, scored)
     keys = order.keys
     m = n
     cut = keys[n - 1][0] + _MARGIN
@@ -158,6 +161,25 @@ def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int
               for k, (w, t) in zip(picked, map(entries.__getitem__, picked), strict=True)]
     scored.sort()
     return scored[:n] if m > n else scored
+
+
+def best_first(scores: dict[str, float], n: int, positive: bool = False) -> list[tuple[float, str]]:
+    """``sorted((-s, k) for k, s in scores.items())[:n]``, only ``s > 0`` when ``positive``.
+
+    Sorts the scores (floats, in C) to find the n-th best, then orders only the keys at or above it:
+    the same list as a full sort or ``heapq.nsmallest``, a few times faster for a few hundred keys.
+    """
+    values = [s for s in scores.values() if s > 0] if positive else list(scores.values())
+    if n < len(values):
+        values.sort(reverse=True)
+        floor = values[n - 1]  # > 0 when positive
+        ranked = [(-s, k) for k, s in scores.items() if s >= floor]
+    elif positive:
+        ranked = [(-s, k) for k, s in scores.items() if s > 0]
+    else:
+        ranked = [(-s, k) for k, s in scores.items()]
+    ranked.sort()
+    return ranked[:n] if n < len(ranked) else ranked
 
 
 def top_by_weight(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[str, float]]:

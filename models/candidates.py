@@ -9,14 +9,13 @@ score and multiplied by ``cfg.source_weights[source]``, so scores are comparable
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from itertools import islice
 
 from . import cooccurrence, taste, trending, user_cf
-from ._state import Store
+from ._state import Store, best_first
 from .config import ModelConfig
 from .interactions import ItemInfo
 from .user_state import ITEM, profile, profile_scores, seen_items
@@ -44,9 +43,7 @@ def _people(n: int, verb: str) -> str:
 
 def _normalise(source: str, scored: dict[str, float], explain: Callable[[str], str], cfg: ModelConfig) -> _Scored:
     """Best ``candidates_per_source`` of ``{item: raw score}``, scaled to the source weight and explained."""
-    ranked = [(-s, i) for i, s in scored.items() if s > 0]
-    n = cfg.candidates_per_source
-    ranked = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
+    ranked = best_first(scored, cfg.candidates_per_source, positive=True)
     if not ranked:
         return []
     scale = cfg.source_weights.get(source, 0.0) / -ranked[0][0]

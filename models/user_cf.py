@@ -7,11 +7,10 @@ of a user are the users found under their items; vectors come from ``user_state.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import Counter
 
-from ._state import APPLIED, Store, already_applied, copy_value, mark_applied
+from ._state import APPLIED, Store, already_applied, best_first, copy_value, mark_applied
 from .config import ModelConfig
 from .interactions import Interaction
 from .user_state import profile, profile_scores
@@ -77,9 +76,7 @@ def _similar(store: Store, user: str, mine: dict[str, float], cfg: ModelConfig,
     overlap.pop(user, None)
     if not overlap:
         return []
-    n = cfg.cf_candidate_users
-    ranked = [(-c, v) for v, c in overlap.items()]
-    pool = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
+    pool = best_first(overlap, cfg.cf_candidate_users)
     norm_mine = _norm(mine)
     sims = []
     for _, v in pool:
@@ -135,7 +132,4 @@ def candidates(store: Store, user: str, now_ms: int, cfg: ModelConfig,
         for item, r in theirs.items():
             if r > 0 and item not in mine:
                 scores[item] = scores.get(item, 0.0) + sim * r
-    ranked = [(-s, i) for i, s in scores.items()]
-    n = cfg.candidates_per_source
-    best = heapq.nsmallest(n, ranked) if n < len(ranked) else sorted(ranked)
-    return [(i, -s) for s, i in best]
+    return [(i, -s) for s, i in best_first(scores, cfg.candidates_per_source)]

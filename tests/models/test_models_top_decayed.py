@@ -52,3 +52,14 @@ def test_cache_stays_bounded(monkeypatch) -> None:
     for row in rows:
         assert top_decayed(row, T0 + 1, HL, 5) == reference(row, T0 + 1, 5)
     assert len(_state._orders) <= 10
+
+
+def test_best_first_matches_a_full_sort() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        scores = {f"k{rng.randrange(500)}": float(rng.choice((-1, 0, 1, 2, 2, 3)) * rng.choice((1, 0.5)))
+                  for _ in range(rng.randrange(0, 80))}
+        for n in (1, 5, 20, 100):
+            assert _state.best_first(scores, n) == sorted((-s, k) for k, s in scores.items())[:n]
+            assert _state.best_first(scores, n, positive=True) == sorted(
+                (-s, k) for k, s in scores.items() if s > 0)[:n]
