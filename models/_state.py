@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, insort
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 Store = MutableMapping[str, Any]
@@ -163,7 +163,7 @@ def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int
     return scored[:n] if m > n else scored
 
 
-def best_first(scores: dict[str, float], n: int, positive: bool = False) -> list[tuple[float, str]]:
+def best_first(scores: Mapping[str, float], n: int, positive: bool = False) -> list[tuple[float, str]]:
     """``sorted((-s, k) for k, s in scores.items())[:n]``, only ``s > 0`` when ``positive``.
 
     Sorts the scores (floats, in C) to find the n-th best, then orders only the keys at or above it:
