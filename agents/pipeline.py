@@ -168,9 +168,12 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
     shared_by = click.source.shared_by if click.source.shared_by != click.user_id else None
     it = _interaction(click.user_id, click.item_id, click.type, click.timestamp, "clicks", offset,
                       category=_category(catalogue, click.item_id), shared_by=shared_by)
-    if not learn(store, it, cfg):
-        return out
+    learned = learn(store, it, cfg)
+    # Marketing keys check their own replay positions: a crash can persist some of a batch's keys and
+    # not others, so a replay completes marketing even when every statistic already has the event.
     _click_marketing(store, click, offset, out)
+    if not learned:
+        return out
     if shared_by:
         # The sharer's influence lives on the sharer's partition.
         out.fanout.append(Fanout("social-signals", shared_by,
@@ -185,8 +188,13 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
 
 
 def _click_marketing(store: Store, click: Click, offset: int, out: Outputs) -> None:
-    """Carts, interest for price drops, social proof; then the user's time-based campaigns."""
+    """Carts, interest for price drops, social proof; then the user's time-based campaigns.
+
+    Each step skips what it applied before; the time-based tick runs only when the user's own marketing
+    key has not seen this event, so a replay never re-evaluates campaigns at an old event time.
+    """
     args = (click.timestamp, click.event_id, "clicks", offset, MARKETING)
+    fresh = not marketing.user_applied(store, click.user_id, "clicks", offset)
     if click.type == "add_to_cart":
         marketing.on_cart(store, click.user_id, click.item_id, *args)
     elif click.type == "remove_from_cart":
@@ -197,7 +205,8 @@ def _click_marketing(store: Store, click: Click, offset: int, out: Outputs) -> N
         bought = followees_who_bought(store, click.user_id, click.item_id)
         if bought:
             out.add(marketing.on_social_proof(store, click.user_id, click.item_id, bought, *args))
-    out.add(marketing.tick(store, click.user_id, click.timestamp, MARKETING))
+    if fresh:
+        out.add(marketing.tick(store, click.user_id, click.timestamp, MARKETING))
 
 
 def followees_who_bought(store: Store, user: str, item: str) -> int:
@@ -227,13 +236,14 @@ def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purch
             out.fanout.append(Fanout("social-signals", sharer,
                                      {"kind": "share_purchase", "item": line.item_id, "from": purchase.user_id,
                                       "ts": purchase.timestamp, "offset": offset, "line": n}))
-    if not applied:
-        return out
+    # Guarded by the user's marketing key itself (see on_click): a replay completes it if a crash left it.
     lines = [(line.item_id, line.quantity, float(line.unit_price)) for line in purchase.lines]
     recent = store.get(RECENT_RECS + purchase.user_id, [])
     for a in marketing.on_purchase(store, purchase.user_id, purchase.order_id, lines, purchase.timestamp,
                                    "purchases", offset, MARKETING, recent):
         out.conversions.append(_conversion(purchase, a))
+    if not applied:
+        return out
     for follower in social.followers(store, purchase.user_id):
         for n, line in enumerate(purchase.lines[:LINES_PER_OFFSET]):
             out.fanout.append(Fanout("social-signals", follower,
@@ -279,9 +289,10 @@ def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, of
         assert event.target_item_id is not None
         it = _interaction(event.actor_id, event.target_item_id, "share", event.timestamp, "social", offset,
                           category=_category(catalogue, event.target_item_id))
-        if not learn(store, it, cfg):
+        learned = learn(store, it, cfg)
+        social.record_share(store, event.actor_id, event.timestamp, "social", offset)  # guarded on its own
+        if not learned:
             return out
-        social.record_share(store, event.actor_id, event.timestamp, "social", offset)
         for follower in social.followers(store, event.actor_id):
             out.fanout.append(Fanout("social-signals", follower,
                                      {"kind": "shared", "item": event.target_item_id, "from": event.actor_id,

@@ -231,6 +231,11 @@ def _copy_user(value: dict[str, Any] | None) -> dict[str, Any]:
             "trig": list(value["trig"]), "exp": dict(value["exp"]), APPLIED: dict(value[APPLIED])}
 
 
+def user_applied(store: Store, user: str, source: str, offset: int) -> bool:
+    """Whether the user's marketing key has already applied the event at ``(source, offset)``."""
+    return already_applied(store.get(USER + user), source, position(offset))
+
+
 def _begin(store: Store, user: str, source: str, pos: int) -> dict[str, Any] | None:
     """A changeable copy of the user's value, or None when ``(source, pos)`` is already applied."""
     value = store.get(USER + user)

@@ -30,6 +30,18 @@ def test_replayed_event_changes_nothing_and_emits_nothing() -> None:
     assert {k: repr(v) for k, v in store.items()} == snapshot
 
 
+def test_replay_completes_marketing_keys_a_crash_did_not_persist() -> None:
+    """A SIGKILL can persist a batch's statistics keys but not its marketing keys (each key is its own
+    changelog record); replaying the event must then complete marketing, not skip the whole event."""
+    cart = Click("e1", "u", "a", "s", "add_to_cart", T0 + 1)
+    whole: dict = {}
+    pipeline.on_click(whole, CATALOGUE, cart, 0, T0, CFG)
+    partial = {k: v for k, v in whole.items() if not k.startswith("mk:")}  # the crash lost these records
+    again = pipeline.on_click(partial, CATALOGUE, cart, 0, T0, CFG)
+    assert again.recommendations == []  # sent before the crash; its statistics were persisted
+    assert {k: repr(v) for k, v in partial.items()} == {k: repr(v) for k, v in whole.items()}
+
+
 def test_out_of_stock_never_recommended() -> None:
     store: dict = {}
     out = pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG)
