@@ -23,6 +23,7 @@ def _exercise(m: Metrics) -> None:
     m.consumed("interactions")
     m.failed("interactions")
     m.dead_letter("stars_out_of_range")
+    m.offset_rewind("interactions")
     m.observe_processing("recommend", 0.002)
     with m.time_processing("recommend"):
         pass
@@ -79,6 +80,7 @@ def test_expected_metrics_exist(metrics: Metrics) -> None:
         "socialpulse_events_consumed_total",
         "socialpulse_events_failed_total",
         "socialpulse_dead_letters_total",
+        "socialpulse_offset_rewinds_total",
         "socialpulse_processing_latency_seconds_bucket",
         "socialpulse_end_to_end_latency_seconds_bucket",
         "socialpulse_consumer_lag_messages",
