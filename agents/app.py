@@ -74,6 +74,7 @@ class Engine:
     resumed: set[tuple[str, int]] = field(default_factory=set)  # partitions seen since the last assignment
     guard: OffsetGuard | None = None
     phases: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (what it awaits, since)
+    queues: dict[str, Any] = field(default_factory=dict)  # agent -> its stream's channel (for the watchdog)
 
     def note_resume(self, message: Any) -> None:
         """Log where each partition resumes after an assignment: what a crash recovery started from."""
@@ -197,7 +198,8 @@ def offset_guard(app: faust.App, settings: Settings, metrics: Metrics) -> Offset
 
 
 async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | None = None,
-                  phases: dict[str, tuple[str, float]] | None = None, name: str = "") -> AsyncIterator[list[Any]]:
+                  phases: dict[str, tuple[str, float]] | None = None, name: str = "",
+                  queues: dict[str, Any] | None = None) -> AsyncIterator[list[Any]]:
     """Events in batches: up to ``max_events``, or fewer as soon as no more are waiting.
 
     Used instead of Faust's ``take_events``, which acks a batch even when the body fails and was seen
@@ -209,6 +211,8 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
     manual = cast(faust.Stream, stream).noack()
     channel = cast(faust.ChannelT, manual.channel)
     phases = {} if phases is None else phases
+    if queues is not None:
+        queues[name] = channel
     batch: list[Any] = []
     phases[name] = ("next event", time.time())
     async for event in manual.events():
@@ -300,8 +304,8 @@ def register(app: faust.App, engine: Engine) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
 
-    guarded = {topic_name(TOPICS[name], settings) for name in (*handlers, "items")}
-    guarded |= {settings.topic_prefix + name for name in INTERNAL_TOPICS}
+    guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
+    guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}
 
     @app.timer(5.0)
     async def _offset_watchdog() -> None:
@@ -317,13 +321,21 @@ def register(app: faust.App, engine: Engine) -> None:
     register_views(app, engine)
 
 
-async def watch_offsets(engine: Engine, topics: set[str]) -> None:
-    """Have the offset guard check every assigned input partition for a stalled, skipped tail."""
+async def watch_offsets(engine: Engine, topics: dict[str, str]) -> None:
+    """Have the offset guard check every assigned input partition for a stalled, skipped tail.
+
+    ``topics`` maps broker names to agent names. An agent with events still queued is busy, not
+    skipped: only an idle agent's partitions are checked, so the watchdog never competes with work.
+    """
     guard, consumer = engine.guard, engine.app.consumer
     if guard is None:
         return
     for tp in list(consumer.assignment()):
-        if tp.topic not in topics:
+        agent = topics.get(tp.topic)
+        if agent is None:
+            continue
+        queue = engine.queues.get(agent)
+        if queue is not None and not queue.empty():
             continue
         high = consumer.highwater(tp)
         if high is None:
@@ -364,7 +376,7 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Ca
     async def agent(stream: faust.StreamT) -> None:
         # Recommendations filter on stock and seller: never run before the catalogue has been read.
         await engine.catalogue_ready()
-        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name):
+        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name, engine.queues):
             started = time.perf_counter()
             async with fail_fast(name, events):
                 await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
@@ -475,7 +487,7 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
     prices = _table(app, "item-prices", settings.partitions, "json")
 
     async def ingest_items(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, "items"):
+        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, "items", engine.queues):
             async with fail_fast("items", events):
                 pending = []
                 for event in events:
@@ -507,7 +519,7 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
     settings = engine.settings
 
     async def agent(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name):
+        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name, engine.queues):
             async with fail_fast(name, events):
                 touched: dict[int, PartitionStore] = {}
                 pending: list[Any] = []

@@ -28,7 +28,7 @@ TopicPartition = tuple[str, int]
 
 
 REWIND_PATIENCE_S = 5.0  # re-check a rewind that has not delivered its target by then
-STALL_S = 15.0  # a partition with records left but no event for this long had its tail skipped
+STALL_S = 30.0  # an idle agent's partition with records left but no event this long had its tail skipped
 
 
 @dataclass
