@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from faust.types import TP
@@ -35,7 +35,7 @@ from .catalogue import CatalogueReader
 from .emitted import RecentIds, read_tail_ids
 from .offsets import OffsetGuard, committed_or_start, first_offset_at
 from .partition_store import PartitionStore, in_event
-from .worker_topics import FANOUT_TOPICS
+from .worker_topics import FANOUT_TOPICS, changelog_topic
 
 log = logging.getLogger(__name__)
 
@@ -236,10 +236,14 @@ async def _guarded(guard: OffsetGuard, msg: Any) -> bool:
         return await guard.accept(msg.topic, msg.partition, msg.offset)
     except Exception:
         # Without knowing where the partition resumes, processing could skip events: restart instead.
-        log.critical("cannot check offsets at %s[%d]@%d; exiting for a restart", msg.topic, msg.partition,
-                     msg.offset, exc_info=True)
-        logging.shutdown()
-        os._exit(70)
+        exit_for_restart("cannot check offsets at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+
+
+def exit_for_restart(why: str, *args: Any) -> NoReturn:
+    """Log the current exception and end the process without acking or committing: a restart re-reads."""
+    log.critical(why + "; exiting for a restart", *args, exc_info=True)
+    logging.shutdown()
+    os._exit(70)
 
 
 @asynccontextmanager
@@ -257,16 +261,13 @@ async def fail_fast(agent: str, events: Sequence[Any]) -> AsyncIterator[None]:
     except BaseException:
         first = events[0].message if events else None
         where = f"{first.topic}[{first.partition}]@{first.offset}" if first is not None else "?"
-        log.critical("agent %s failed on the batch starting at %s; exiting for a restart", agent, where,
-                     exc_info=True)
-        logging.shutdown()
-        os._exit(70)
+        exit_for_restart("agent %s failed on the batch starting at %s", agent, where)
 
 
 def _table(app: faust.App, name: str, partitions: int, value_serializer: str) -> Any:
     # Faust derives table serializers from key/value *types* (json by default); state values are plain
     # Python, so give the table and its changelog (which recovery decodes with) explicit codecs.
-    changelog = app.topic(f"{app.conf.id}-{name}-changelog", key_serializer="raw", value_serializer=value_serializer,
+    changelog = app.topic(changelog_topic(app.conf.id, name), key_serializer="raw", value_serializer=value_serializer,
                           partitions=partitions, compacting=True, deleting=False, acks=False, internal=True)
     table = cast(faust.Table, app.Table(name, default=None, partitions=partitions, changelog_topic=changelog))
     table.key_serializer = "raw"

@@ -113,11 +113,8 @@ class OffsetGuard:
             return False
         log.warning("%s[%d] has records from %d to %d but no event came for %.0f s; seeking back", topic,
                     partition, expected, high_watermark - 1, now - quiet_since)
-        if self._on_rewind is not None:
-            self._on_rewind(topic, partition)
         self._last_event[tp] = now
-        self._rewinding[tp] = _Rewind(expected, high_watermark, now)
-        await self._seek(topic, partition, expected)
+        await self._seek_back(topic, partition, expected, high_watermark)
         return True
 
     async def _rewind(self, topic: str, partition: int, target: int, offset: int) -> bool:
@@ -133,12 +130,16 @@ class OffsetGuard:
         if first > target:
             log.warning("offsets %s[%d] %d..%d do not exist; resuming at %d", topic, partition, target, first - 1,
                         first)
+        await self._seek_back(topic, partition, first, offset)
+        return False
+
+    async def _seek_back(self, topic: str, partition: int, target: int, last: int) -> None:
+        """Expect ``target`` next, drop events until it comes (``last``: the latest offset seen), and seek."""
         if self._on_rewind is not None:
             self._on_rewind(topic, partition)
-        self._expected[tp] = first
-        self._rewinding[tp] = _Rewind(first, offset, self._clock())
-        await self._seek(topic, partition, first)
-        return False
+        self._expected[(topic, partition)] = target
+        self._rewinding[(topic, partition)] = _Rewind(target, last, self._clock())
+        await self._seek(topic, partition, target)
 
 
 def committed_or_start(bootstrap: str, group: str, topic: str, partition: int, timeout_s: float = 15.0) -> int:

@@ -20,10 +20,15 @@ FANOUT_TOPICS = ("social-edges", "social-signals", "price-drops")
 TABLES = ("state", "latest-recommendations", "item-prices")
 
 
+def changelog_topic(app_id: str, table: str) -> str:
+    """The changelog topic of one of the worker's tables (Faust's naming, which recovery reads)."""
+    return f"{app_id}-{table}-changelog"
+
+
 def worker_topics(settings: Settings) -> dict[str, dict[str, str]]:
     """Broker name -> topic config of every topic a worker reads besides the catalogue topics."""
     topics = {settings.topic_prefix + name: {"cleanup.policy": "delete"} for name in FANOUT_TOPICS}
-    topics |= {f"{settings.app_id}-{table}-changelog": {"cleanup.policy": "compact"} for table in TABLES}
+    topics |= {changelog_topic(settings.app_id, table): {"cleanup.policy": "compact"} for table in TABLES}
     return topics
 
 

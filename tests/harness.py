@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
+from socialpulse.agents.worker_topics import changelog_topic
 from socialpulse.schemas import Record
 from socialpulse.streams.serde import AvroSerde, DecodeError
 from socialpulse.streams.settings import Settings
@@ -240,7 +241,7 @@ def table_state(settings: Settings, table: str = "state") -> dict[str, Any]:
     """Final value per key of a worker table, read from its changelog topic (what a restart recovers)."""
     from faust.serializers import codecs
 
-    name = f"{settings.app_id}-{table}-changelog"
+    name = changelog_topic(settings.app_id, table)
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"dump-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
     state: dict[str, Any] = {}
