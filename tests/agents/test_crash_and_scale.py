@@ -17,6 +17,7 @@ from harness import (
     consume_all,
     create_all_topics,
     engine_settings,
+    free_port,
     internal_topics,
     produce,
     table_state,
@@ -138,7 +139,7 @@ def test_two_workers_share_partitions_and_match_one(kafka, tmp_path: Path) -> No
     create_all_topics(settings)
     produce(settings, catalogue())
     first = WorkerProcess(settings, tmp_path / "w1.log").start()
-    second = WorkerProcess(settings.model_copy(update={"web_port": settings.web_port + 1,
+    second = WorkerProcess(settings.model_copy(update={"web_port": free_port(),
                                                        "data_dir": tmp_path / "w2"}), tmp_path / "w2.log")
     try:
         first.wait_ready()
