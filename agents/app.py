@@ -21,8 +21,11 @@ from typing import Any, NoReturn, cast
 import faust
 from faust.types import TP
 
+from socialpulse.models import marketing
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import ItemInfo
+from socialpulse.models.live_quality import LiveQuality
+from socialpulse.models.ranking import Scorer
 from socialpulse.schemas import DeadLetter, Item, Record
 from socialpulse.streams.metrics import Metrics
 from socialpulse.streams.serde import AvroSerde, DecodeError
@@ -35,6 +38,7 @@ from .catalogue import CatalogueReader
 from .emitted import RecentIds, read_tail_ids
 from .offsets import OffsetGuard, committed_or_start, first_offset_at
 from .partition_store import PartitionStore, in_event
+from .scoring import build_scorers, declare_models
 from .worker_topics import FANOUT_TOPICS, changelog_topic
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,26 @@ class Engine:
     guard: OffsetGuard | None = None
     phases: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (what it awaits, since)
     queues: dict[str, Any] = field(default_factory=dict)  # agent -> its stream's channel (for the watchdog)
+    scorers: tuple[Scorer, ...] = ()
+    quality: LiveQuality = field(default_factory=LiveQuality)  # live HR/NDCG and drift of the lists sent
+    batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
+
+    def observe_quality(self, scores: Sequence[tuple[str, float, float]]) -> None:
+        for model, hit, ndcg in scores:
+            if self.quality.observe(model, hit, ndcg):
+                self.metrics.drift_alert(model)
+                log.warning("drift in %s: its hit rate changed (now %.3f over the window)", model,
+                            self.quality.rates(model)[0])
+
+    def publish_model_gauges(self) -> None:
+        """Live quality per model and uplift per campaign (pooled over this worker's partitions)."""
+        for model in self.quality.models():
+            self.metrics.set_prequential(model, self.cfg.k, *self.quality.rates(model))
+        stores = list(self.stores.values())
+        for campaign in marketing.CAMPAIGNS:
+            ratio = marketing.pooled_uplift(stores, campaign)
+            if ratio is not None:
+                self.metrics.set_uplift(campaign, ratio)
 
     def note_resume(self, message: Any) -> None:
         """Log where each partition resumes after an assignment: what a crash recovery started from."""
@@ -170,6 +194,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     app.socialpulse = engine  # type: ignore[attr-defined]
     engine.app = app
     engine.guard = offset_guard(app, settings, metrics)
+    engine.scorers = build_scorers(settings, metrics, lambda: engine.batch_started)
+    declare_models(metrics, engine.cfg, engine.scorers)
+    metrics.declare_campaigns()
     register(app, engine)
     return app
 
@@ -312,6 +339,10 @@ def register(app: faust.App, engine: Engine) -> None:
     async def _offset_watchdog() -> None:
         await watch_offsets(engine, guarded)
 
+    @app.timer(5.0)
+    async def _model_gauges() -> None:
+        engine.publish_model_gauges()
+
     @app.timer(10.0)
     async def _table_gauges() -> None:
         engine.metrics.set_table_entries("state", table_sizes(engine.state_table))
@@ -395,6 +426,7 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
     touched: dict[int, PartitionStore] = {}
     latest: dict[str, Any] = {}
     now_ms = int(time.time() * 1000)
+    engine.batch_started = time.perf_counter()
     for event in events:
         msg = event.message
         engine.note_resume(msg)
@@ -407,7 +439,8 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         store.event = event
         touched[msg.partition] = store
         outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg,
-                          on_error=engine.fallback_reporter(msg))
+                          on_error=engine.fallback_reporter(msg), scorers=engine.scorers)
+        engine.observe_quality(outputs.quality)
         for rec in outputs.recommendations:
             latest[rec.user_id] = (event, rec)
             sent = await engine.send_once("recommendations", msg.partition, rec, rec.user_id)

@@ -341,6 +341,7 @@ class _Demo:
             "data_dir": self.tmp / "worker",
             "web_host": "127.0.0.1",
             "web_port": free_port(),
+            "scorers": base.scorers or "online_mf",  # the models dashboard shows a learned scorer at work
         })
         self.url = f"http://127.0.0.1:{self.settings.web_port}"
         self.kafka: Any = None

@@ -17,6 +17,7 @@ from socialpulse.models import marketing, ranking, social, trending, user_state
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import LINES_PER_OFFSET, Interaction, ItemInfo
 from socialpulse.models.learn import learn_one
+from socialpulse.models.live_quality import score_against_next
 from socialpulse.schemas import (
     Click,
     Conversion,
@@ -52,6 +53,8 @@ class Outputs:
     triggers: list[MarketingTrigger] = field(default_factory=list)  # held-out ones too, flagged
     suppressed: list[tuple[str, str]] = field(default_factory=list)  # (campaign, reason), for metrics
     conversions: list[Conversion] = field(default_factory=list)
+    # (model, HR@k, NDCG@k) of the user's latest list against this interaction: live quality metrics.
+    quality: list[tuple[str, float, float]] = field(default_factory=list)
 
     def add(self, decisions: marketing.Decisions) -> None:
         for d in (*decisions.sent, *decisions.held_out):
@@ -93,6 +96,30 @@ def _category(catalogue: Mapping[str, ItemInfo], item_id: str) -> str:
 def learn(store: Store, it: Interaction, cfg: ModelConfig) -> bool:
     """Update every statistic the interaction feeds; False when it was wholly applied before (replay)."""
     return learn_one(store, it, cfg) > 0
+
+
+Scorers = tuple[ranking.Scorer, ...]
+
+# Interactions a list is scored against: what a user does next with an item.
+SCORED_KINDS = frozenset({"view", "add_to_cart", "wishlist", "purchase"})
+
+
+def latest_list(store: Store, user_id: str) -> list[list[str]] | None:
+    """The user's latest recommended ``[[item, source], ...]``, None before the first one."""
+    recent = store.get(RECENT_RECS + user_id)
+    return recent[-1][1] if recent else None
+
+
+def _after_learning(store: Store, it: Interaction, scorers: Scorers, cfg: ModelConfig, out: Outputs) -> None:
+    """Test, then train: score the user's latest list against this interaction, then teach the scorers.
+
+    Call it once per newly learned interaction, before the recommendation this event triggers.
+    """
+    if it.kind in SCORED_KINDS:
+        out.quality.extend(score_against_next(latest_list(store, it.user_id), it.item_id, cfg.k))
+    weight = cfg.weight(it.kind, it.stars)
+    for scorer in scorers:
+        scorer.learn_one(it.user_id, it.item_id, weight)
 
 
 def fanout_position(origin_partition: int, offset: int, line: int = 0) -> tuple[str, int]:
@@ -163,7 +190,8 @@ def _interaction(user: str, item: str, kind: str, ts: int, source: str, offset: 
 
 
 def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offset: int, now_ms: int,
-             cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
+             cfg: ModelConfig, on_error: OnError | None = None,
+             scorers: Scorers = ()) -> Outputs:
     out = Outputs()
     shared_by = click.source.shared_by if click.source.shared_by != click.user_id else None
     it = _interaction(click.user_id, click.item_id, click.type, click.timestamp, "clicks", offset,
@@ -174,6 +202,7 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
     _click_marketing(store, click, offset, out)
     if not learned:
         return out
+    _after_learning(store, it, scorers, cfg, out)
     if shared_by:
         # The sharer's influence lives on the sharer's partition.
         out.fanout.append(Fanout("social-signals", shared_by,
@@ -181,7 +210,7 @@ def on_click(store: Store, catalogue: Mapping[str, ItemInfo], click: Click, offs
                                   "ts": click.timestamp, "offset": offset, "line": 0}))
     if click.type in MEANINGFUL:
         rec = recommend(store, catalogue, click.user_id, click.event_id, click.timestamp, now_ms, cfg,
-                        on_error=on_error)
+                        scorers=scorers, on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
     return out
@@ -224,13 +253,16 @@ def _conversion(purchase: Purchase, a: marketing.Attribution) -> Conversion:
 
 
 def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purchase, offset: int, now_ms: int,
-                cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
+                cfg: ModelConfig, on_error: OnError | None = None,
+             scorers: Scorers = ()) -> Outputs:
     out = Outputs()
     applied = False
     for n, line in enumerate(purchase.lines[:LINES_PER_OFFSET]):
         it = _interaction(purchase.user_id, line.item_id, "purchase", purchase.timestamp, "purchases", offset,
                           category=_category(catalogue, line.item_id), line=n)
-        applied = learn(store, it, cfg) or applied
+        if learn(store, it, cfg):
+            applied = True
+            _after_learning(store, it, scorers, cfg, out)
         sharer = user_state.referrer(store, purchase.user_id, line.item_id, purchase.timestamp, cfg)
         if applied and sharer:
             out.fanout.append(Fanout("social-signals", sharer,
@@ -250,29 +282,32 @@ def on_purchase(store: Store, catalogue: Mapping[str, ItemInfo], purchase: Purch
                                      {"kind": "bought", "item": line.item_id, "from": purchase.user_id,
                                       "ts": purchase.timestamp, "offset": offset, "line": n}))
     rec = recommend(store, catalogue, purchase.user_id, purchase.order_id, purchase.timestamp, now_ms, cfg,
-                        on_error=on_error)
+                    scorers=scorers, on_error=on_error)
     if rec is not None:
         out.recommendations.append(rec)
     return out
 
 
 def on_review(store: Store, catalogue: Mapping[str, ItemInfo], review: Review, offset: int, now_ms: int,
-              cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
+              cfg: ModelConfig, on_error: OnError | None = None,
+             scorers: Scorers = ()) -> Outputs:
     out = Outputs()
     it = _interaction(review.user_id, review.item_id, "review", review.timestamp, "reviews", offset,
                       stars=review.stars, category=_category(catalogue, review.item_id))
     out.add(marketing.on_review(store, review.user_id, review.item_id, review.stars, review.text, review.language,
                                 review.timestamp, review.review_id, "reviews", offset, MARKETING))
     if learn(store, it, cfg):
+        _after_learning(store, it, scorers, cfg, out)
         rec = recommend(store, catalogue, review.user_id, review.review_id, review.timestamp, now_ms, cfg,
-                        on_error=on_error)
+                        scorers=scorers, on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
     return out
 
 
 def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, offset: int, now_ms: int,
-              cfg: ModelConfig, on_error: OnError | None = None) -> Outputs:
+              cfg: ModelConfig, on_error: OnError | None = None,
+             scorers: Scorers = ()) -> Outputs:
     out = Outputs()
     if event.type in ("follow", "unfollow"):
         assert event.target_user_id is not None  # validated at ingest
@@ -293,13 +328,14 @@ def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, of
         social.record_share(store, event.actor_id, event.timestamp, "social", offset)  # guarded on its own
         if not learned:
             return out
+        _after_learning(store, it, scorers, cfg, out)
         for follower in social.followers(store, event.actor_id):
             out.fanout.append(Fanout("social-signals", follower,
                                      {"kind": "shared", "item": event.target_item_id, "from": event.actor_id,
                                       "ts": event.timestamp, "offset": offset, "line": 0}))
     if event.type in MEANINGFUL:
         rec = recommend(store, catalogue, event.actor_id, event.event_id, event.timestamp, now_ms, cfg,
-                        on_error=on_error)
+                        scorers=scorers, on_error=on_error)
         if rec is not None:
             out.recommendations.append(rec)
     return out

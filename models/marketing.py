@@ -78,6 +78,7 @@ __all__ = [
     "on_purchase",
     "on_review",
     "on_social_proof",
+    "pooled_uplift",
     "sweep",
     "tick",
     "uplift",
@@ -580,6 +581,18 @@ def expire(store: Store, now_ts: int, cfg: MarketingConfig) -> int:
             del store[k]
         removed += len(drop)
     return removed
+
+
+def pooled_uplift(stores: Iterable[Store], campaign: str) -> float | None:
+    """Treated over held-out conversion rate with the counters of several partitions' stores added up;
+    None until both groups have a conversion rate (a held-out rate of 0 has no ratio)."""
+    total = {"t": 0, "tc": 0, "h": 0, "hc": 0}
+    for store in stores:
+        for key, value in (store.get(COUNTERS + campaign) or {}).items():
+            total[key] += value
+    if not (total["t"] and total["h"] and total["hc"]):
+        return None
+    return (total["tc"] / total["t"]) / (total["hc"] / total["h"])
 
 
 def uplift(store: Store, campaign: str) -> tuple[float, float, float | None]:

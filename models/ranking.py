@@ -16,6 +16,7 @@ from ._state import Store
 from .candidates import Candidate
 from .config import ModelConfig
 from .interactions import ItemInfo
+from .online_mf import OnlineMFScorer
 from .user_state import purchased
 
 
@@ -66,6 +67,7 @@ class PopularityScorer:
 #: Scorer factories by name; a new model registers here and gets the contract tests for free.
 SCORERS: dict[str, Callable[..., Scorer]] = {
     "popularity": PopularityScorer,
+    OnlineMFScorer.name: OnlineMFScorer,
 }
 
 

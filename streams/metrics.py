@@ -85,7 +85,7 @@ DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 20)
 UNITLESS: dict[str, str] = {
     "socialpulse_table_entries": "count of keys in a Faust table",
     "socialpulse_prequential_ndcg": "NDCG@k in [0, 1]",
-    "socialpulse_scorer_batch_size": "events per scorer batch (a count)",
+    "socialpulse_scorer_batch_size": "user-item pairs per scorer batch (a count)",
 }
 
 # Seconds. 0.05 is the end-to-end SLO and must stay a bucket boundary for the burn-rate alert.
@@ -260,7 +260,7 @@ class Metrics:
         self.drift_alerts = Counter(p + "drift_alerts", "Concept-drift detections.", ["model"], registry=r)
         self.scorer_batch_size = Histogram(
             p + "scorer_batch_size",
-            "Events per batched scorer call.",
+            "User-item pairs per batched scorer call.",
             ["scorer"],
             buckets=BATCH_SIZE_BUCKETS,
             registry=r,
@@ -400,6 +400,20 @@ class Metrics:
     def drift_alert(self, model: str) -> None:
         if self.enabled:
             self.drift_alerts.labels(self._model(model)).inc()
+
+    def declare_drift(self, model: str) -> None:
+        """Start a model's drift counter at 0, so "no drift yet" reads 0 rather than no data."""
+        if self.enabled:
+            self.drift_alerts.labels(self._model(model))
+
+    def declare_campaigns(self) -> None:
+        """Start every campaign's suppression and conversion counters at 0 (bounded label sets)."""
+        if self.enabled:
+            for campaign in CAMPAIGNS:
+                for reason in SUPPRESSION_REASONS:
+                    self.triggers_suppressed.labels(campaign, reason)
+                for kind in CONVERSION_KINDS:
+                    self.conversions.labels(campaign, kind)
 
     def scorer_batch(self, scorer: str, size: int, queue_wait_s: float | None = None) -> None:
         if self.enabled:

@@ -67,6 +67,11 @@ class Settings(BaseModel):
     rec_k: int = Field(10, ge=1, description="Items per recommendation.")
     rec_max_per_category: int = Field(3, ge=1, description="Diversity cap: items per category in one list.")
     rec_debounce_ms: int = Field(200, ge=0, description="Min milliseconds between recommendations per user.")
+    scorers: str = Field(
+        "",
+        pattern=r"^[a-z0-9_]*(,[a-z0-9_]+)*$",
+        description="Comma-separated learned scorers blended into ranking (e.g. 'online_mf'); empty: none.",
+    )
 
     # --- Observability -------------------------------------------------------------------------
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics from the worker.")

@@ -18,8 +18,11 @@ from pathlib import Path
 import pytest
 from harness import WorkerProcess, engine_settings, produce, produce_raw
 
+from socialpulse.agents.pipeline import MARKETING
 from socialpulse.deploy.grafana_dashboards import all_exprs
 from socialpulse.deploy.prometheus_runner import PROMETHEUS_BIN, LocalPrometheus
+from socialpulse.models.marketing import CART_ABANDONMENT, in_holdout
+from socialpulse.schemas import Click, Item, Purchase, PurchaseLine, Record
 from socialpulse.streams.settings import Settings
 from socialpulse.streams.simulator import SimConfig, generate
 from socialpulse.streams.topics import create_topics
@@ -29,71 +32,46 @@ pytestmark = pytest.mark.kafka
 SIM = SimConfig(users=200, items=100, events=3000, seed=3)
 BAD_CLICKS = [(f"u-bad-{i}".encode(), b"\x00not avro at all " + bytes([i])) for i in range(7)]
 CONSUME_TIMEOUT_S = 180.0
+MINUTE = 60_000
 
-# Dashboard queries (dashboard, panel title, PromQL) that cannot return data against this worker:
-# they read metrics that agents/ does not record yet. Every other query must return data, so this
-# set can only shrink; an entry that starts returning data fails the test until it is removed.
-NOT_YET_EMITTED: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        # Marketing series this short traffic does not reach (trigger-attributed conversions, suppressions)
-        # or the worker does not record yet (socialpulse_uplift_ratio).
-        (
-            "marketing",
-            "Triggers suppressed",
-            "sum by (campaign, reason) (rate(socialpulse_triggers_suppressed_total[5m]))",
-        ),
-        ("marketing", "Uplift over holdout", "max by (campaign) (socialpulse_uplift_ratio)"),
-        (
-            "marketing",
-            "Conversions per trigger (1h)",
-            'sum by (campaign) (increase(socialpulse_conversions_total{kind="trigger"}[1h]))'
-            " / clamp_min(sum by (campaign) (increase(socialpulse_triggers_total[1h])), 1)",
-        ),
-        (
-            "marketing",
-            "Suppressed share (1h)",
-            "sum by (campaign) (increase(socialpulse_triggers_suppressed_total[1h]))"
-            " / clamp_min(sum by (campaign) (increase(socialpulse_triggers_suppressed_total[1h]))"
-            " + sum by (campaign) (increase(socialpulse_triggers_total[1h])), 1)",
-        ),
-        # socialpulse_scorer_*: no batched scorer runs in the worker yet.
-        (
-            "pipeline-health",
-            "Scorer batch size p50 / p99",
-            "histogram_quantile(0.5, sum by (le, scorer) (rate(socialpulse_scorer_batch_size_bucket[5m])))",
-        ),
-        (
-            "pipeline-health",
-            "Scorer batch size p50 / p99",
-            "histogram_quantile(0.99, sum by (le, scorer) (rate(socialpulse_scorer_batch_size_bucket[5m])))",
-        ),
-        (
-            "pipeline-health",
-            "Scorer queue wait p99",
-            "histogram_quantile(0.99, sum by (le, scorer) (rate(socialpulse_scorer_queue_wait_seconds_bucket[5m])))",
-        ),
-        (
-            "pipeline-health",
-            "Scorer fallbacks",
-            "sum by (scorer, reason) (rate(socialpulse_scorer_fallbacks_total[5m]))",
-        ),
-        (
-            "models",
-            "Scorer fallback ratio",
-            "sum by (scorer) (rate(socialpulse_scorer_fallbacks_total[5m]))"
-            " / clamp_min(sum by (scorer) (rate(socialpulse_scorer_batch_size_count[5m])), 1e-9)",
-        ),
-        # socialpulse_prequential_*, socialpulse_drift_alerts_total, socialpulse_model_version_info:
-        # no prequential evaluation, drift detector or versioned model in the worker yet.
-        ("models", "Prequential HitRate@k", "max by (model, k) (socialpulse_prequential_hit_ratio)"),
-        ("models", "Prequential NDCG@k", "max by (model, k) (socialpulse_prequential_ndcg)"),
-        ("models", "Drift detections (1h)", "sum by (model) (increase(socialpulse_drift_alerts_total[1h]))"),
-        ("models", "Loaded model versions", "count by (model, version) (socialpulse_model_version_info)"),
-    }
-)
+
+def cart_users(treated: int, held_out: int) -> tuple[list[str], list[str]]:
+    """Users the cart-abandonment holdout sends to (treated) and keeps out (held out)."""
+    yes: list[str] = []
+    no: list[str] = []
+    n = 0
+    while len(yes) < treated or len(no) < held_out:
+        user = f"mk-{n}"
+        group = no if in_holdout(user, CART_ABANDONMENT, MARKETING) else yes
+        if len(group) < (held_out if group is no else treated):
+            group.append(user)
+        n += 1
+    return yes, no
+
+
+def abandoned_carts(users: list[str], item: str, t0: int) -> list[Record]:
+    """Per user: a cart, a view 31 minutes later (cart abandonment fires, or is held out), a second cart
+    and view (the campaign's frequency cap suppresses it)."""
+    out: list[Record] = []
+    for user in users:
+        out += [Click(f"{user}-c1", user, item, f"{user}-s", "add_to_cart", t0),
+                Click(f"{user}-v1", user, item, f"{user}-s", "view", t0 + 31 * MINUTE),
+                Click(f"{user}-c2", user, item, f"{user}-s", "add_to_cart", t0 + 32 * MINUTE),
+                Click(f"{user}-v2", user, item, f"{user}-s", "view", t0 + 63 * MINUTE)]
+    return out
+
+
+def orders(users: list[str], item: str, t0: int) -> list[Record]:
+    """Each user buys the abandoned item: a conversion (attributed to the trigger when one was sent)."""
+    return [Purchase(f"{user}-o", user, (PurchaseLine(item, 1, 1000),), "EUR", t0 + 64 * MINUTE) for user in users]
+
+# Dashboard queries (dashboard, panel title, PromQL) that cannot return data against this worker
+# because agents/ does not record their metrics yet; empty now, and it may only stay so. An entry that
+# returns data fails the test until it is removed.
+NOT_YET_EMITTED: frozenset[tuple[str, str, str]] = frozenset()
 
 # Quiet by design in a run this short, whatever the worker emits: every alert but ModelDrift waits
-# a `for:` of at least a minute, and ModelDrift needs socialpulse_drift_alerts_total (above).
+# a `for:` of at least a minute, and ModelDrift needs a drift detection, which steady traffic never makes.
 QUIET_IN_THIS_TEST: frozenset[tuple[str, str, str]] = frozenset(
     {("overview", "Firing alerts", 'sum by (alertname) (ALERTS{alertstate="firing"})')}
 )
@@ -133,10 +111,16 @@ def run(kafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     if not Path(binary).exists():
         pytest.fail("prometheus binary not found: apt-get install prometheus")
     tmp = tmp_path_factory.mktemp("prom-worker")
-    settings = engine_settings(kafka.bootstrap, tmp / "data", partitions=2)
+    # The online scorer learns here and falls back while cold: its batch, wait and fallback series move.
+    settings = engine_settings(kafka.bootstrap, tmp / "data", partitions=2, scorers="online_mf")
     create_topics(settings)
     records = list(generate(SIM))
     half = len(records) // 2  # the catalogue comes first, so it is all in the first wave
+    # Scripted marketing: carts abandoned in wave 1 (triggers sent, held out, capped), bought in wave 2.
+    item = next(r.item_id for r in records if isinstance(r, Item) and r.in_stock)
+    treated, held = cart_users(4, 2)
+    t0 = int(time.time() * 1000) - 3 * 60 * MINUTE
+    carts, bought = abandoned_carts(treated + held, item, t0), orders(treated + held, item, t0)
 
     worker = WorkerProcess(settings, tmp / "worker.log").start()
     prom = LocalPrometheus([f"127.0.0.1:{settings.web_port}"], scrape_interval="1s")
@@ -145,14 +129,14 @@ def run(kafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         prom.start()
         prom.wait_for_series("socialpulse_worker_info")
 
-        wave1 = produce(settings, records[:half])
+        wave1 = produce(settings, records[:half]) + produce(settings, carts)
         produce_raw(settings, "clicks", BAD_CLICKS)
         consumed1 = _wait_until(
             prom, worker, "sum(socialpulse_events_consumed_total)", wave1 + len(BAD_CLICKS)
         )
         e2e1 = _scalar(prom, "sum(socialpulse_end_to_end_latency_seconds_count)")
 
-        wave2 = produce(settings, records[half:])
+        wave2 = produce(settings, records[half:]) + produce(settings, bought)
         _wait_until(prom, worker, "sum(socialpulse_events_consumed_total)", wave1 + wave2 + len(BAD_CLICKS))
         # Two more scrapes after the last event, so rate() windows hold the whole run.
         scrapes = _scalar(prom, 'count_over_time(up{job="socialpulse"}[10m])')
@@ -216,6 +200,28 @@ def test_every_dashboard_expr_evaluates(run: Run) -> None:
     assert not now_with_data, "these return data now; remove them from the excused sets:\n" + "\n".join(
         map(str, now_with_data)
     )
+
+
+def test_marketing_conversions_suppressions_and_uplift(run: Run) -> None:
+    campaign = f'campaign="{CART_ABANDONMENT}"'
+    assert _scalar(run.prom, f'socialpulse_conversions_total{{{campaign},kind="trigger"}}') >= 4
+    assert _scalar(run.prom, f'socialpulse_triggers_suppressed_total{{{campaign},reason="holdout"}}') >= 2
+    assert _scalar(run.prom, f'socialpulse_triggers_suppressed_total{{{campaign},reason="frequency_cap"}}') >= 6
+    assert _scalar(run.prom, f"socialpulse_uplift_ratio{{{campaign}}}") > 0
+
+
+def test_live_quality_scorer_and_model_versions(run: Run) -> None:
+    (engine,) = run.prom.query('socialpulse_prequential_hit_ratio{model="engine",k="10"}')
+    assert 0 < float(engine["value"][1]) <= 1
+    sources = {r["metric"]["model"] for r in run.prom.query("socialpulse_prequential_ndcg")}
+    assert "engine" in sources and any(m.startswith("engine_") for m in sources), sources
+    versions = {r["metric"]["model"]: r["metric"]["version"] for r in run.prom.query("socialpulse_model_version_info")}
+    assert set(versions) == {"engine", "online_mf"} and versions["engine"].startswith("cfg-")
+    assert _scalar(run.prom, 'sum(socialpulse_scorer_batch_size_count{scorer="online_mf"})') > 0
+    # Cold for its first 500 interactions, then scoring: both kinds of call happened.
+    fallbacks = _scalar(run.prom, 'socialpulse_scorer_fallbacks_total{scorer="online_mf",reason="not_loaded"}')
+    assert 0 < fallbacks < _scalar(run.prom, 'sum(socialpulse_scorer_batch_size_count{scorer="online_mf"})')
+    assert run.prom.query('socialpulse_drift_alerts_total{model="engine"}')
 
 
 def test_recommendations_count_lists_not_items(run: Run) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from socialpulse.agents import pipeline
@@ -102,3 +104,51 @@ def test_purchase_signals_after_a_share_signal_are_kept() -> None:
     pipeline.on_social_signal(store, "carol", shared, 1, CFG)
     pipeline.on_social_signal(store, "carol", bought, 1, CFG)
     assert sorted(store["u:carol"]["s"]) == ["a", "c"]
+
+
+class RecordingScorer:
+    """A scorer that remembers what it learned and scores items by how often it learned them."""
+
+    name, version = "recording", "1"
+
+    def __init__(self) -> None:
+        self.learned: list[tuple[str, str, float]] = []
+
+    def learn_one(self, user_id: str, item_id: str, weight: float = 1.0) -> None:
+        self.learned.append((user_id, item_id, weight))
+
+    def score_many(self, user_ids, item_ids):
+        counts = [i for _, i, _ in self.learned]
+        return [[min(1.0, counts.count(i) / 10) for i in items] for items in item_ids]
+
+    def score_one(self, user_id: str, item_id: str) -> float:
+        return self.score_many([user_id], [[item_id]])[0][0]
+
+
+def test_each_interaction_scores_the_list_sent_before_it_then_teaches_scorers() -> None:
+    store: dict = {}
+    scorer = RecordingScorer()
+    first = pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG, scorers=(scorer,))
+    assert first.quality == []  # no list had been sent to u yet
+    sent = [(i.item_id, i.source) for i in first.recommendations[0].items]
+    target_rank = next(n for n, (item, _) in enumerate(sent) if item == "b")
+    second = pipeline.on_click(store, CATALOGUE, click(2, "u", "b"), 1, T0, CFG, scorers=(scorer,))
+    engine = dict((m, (h, n)) for m, h, n in second.quality)
+    assert engine["engine"] == (1.0, pytest.approx(1 / math.log2(target_rank + 2)))
+    source = sent[target_rank][1]
+    assert engine[f"engine_{source}"][0] == 1.0
+    assert all(h == 0.0 for m, (h, _) in engine.items() if m not in ("engine", f"engine_{source}"))
+    assert scorer.learned == [("u", "a", 1.0), ("u", "b", 1.0)]
+    # A replayed event is neither scored nor learned twice.
+    again = pipeline.on_click(store, CATALOGUE, click(2, "u", "b"), 1, T0, CFG, scorers=(scorer,))
+    assert again.quality == [] and len(scorer.learned) == 2
+
+
+def test_purchase_lines_are_scored_and_learned_with_the_purchase_weight() -> None:
+    store: dict = {}
+    scorer = RecordingScorer()
+    pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG, scorers=(scorer,))
+    order = Purchase("o1", "u", (PurchaseLine("b", 1, 100), PurchaseLine("zz", 1, 100)), "EUR", T0 + 5)
+    out = pipeline.on_purchase(store, CATALOGUE, order, 0, T0, CFG, scorers=(scorer,))
+    assert [(m, h) for m, h, _ in out.quality if m == "engine"] == [("engine", 1.0), ("engine", 0.0)]
+    assert scorer.learned[1:] == [("u", "b", 5.0), ("u", "zz", 5.0)]
