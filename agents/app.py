@@ -84,6 +84,8 @@ class Engine:
     batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
 
     def observe_quality(self, scores: Sequence[tuple[str, float, float]]) -> None:
+        if not self.metrics.enabled:  # only the metrics read it
+            return
         for model, hit, ndcg in scores:
             if self.quality.observe(model, hit, ndcg):
                 self.metrics.drift_alert(model)
