@@ -10,6 +10,7 @@ offsets, so an event's outputs and state are durable before its offset is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -82,6 +83,7 @@ class Engine:
     scorers: tuple[Scorer, ...] = ()
     quality: LiveQuality = field(default_factory=LiveQuality)  # live HR/NDCG and drift of the lists sent
     batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
+    model_versions: dict[str, str] = field(default_factory=dict)  # stamped on every recommendation
 
     def observe_quality(self, scores: Sequence[tuple[str, float, float]]) -> None:
         if not self.metrics.enabled:  # only the metrics read it
@@ -197,7 +199,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     engine.app = app
     engine.guard = offset_guard(app, settings, metrics)
     engine.scorers = build_scorers(settings, metrics, lambda: engine.batch_started)
-    declare_models(metrics, engine.cfg, engine.scorers)
+    engine.model_versions = declare_models(metrics, engine.cfg, engine.scorers)
     metrics.declare_campaigns()
     register(app, engine)
     return app
@@ -444,6 +446,7 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
                           on_error=engine.fallback_reporter(msg), scorers=engine.scorers)
         engine.observe_quality(outputs.quality)
         for rec in outputs.recommendations:
+            rec = dataclasses.replace(rec, model_versions=engine.model_versions)
             latest[rec.user_id] = (event, rec)
             sent = await engine.send_once("recommendations", msg.partition, rec, rec.user_id)
             if sent is None:

@@ -8,18 +8,27 @@ the group has committed the last offset of every input topic. Both modes are tim
 (committed offsets, polled every 0.1 s, committed every 1 s by the worker), and the worker's CPU
 seconds over that span are read with psutil. With metrics on, ``/metrics`` is read once a second
 like a scrape would. Runs alternate on/off so drift in the machine hits both. Not collected by pytest.
+
+On a shared 2-core machine two runs of the same mode differ by about 10%, more than metrics can cost, so
+``--profile`` adds one metrics-on run under cProfile and prints the share of the worker's busy time
+(everything but waiting in epoll) spent in the metrics: every ``Metrics`` method, the live-quality
+tracking that only feeds them, and serving ``/metrics``. cProfile inflates small calls the most, and
+metrics calls are small, so that share is an upper bound.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -78,7 +87,8 @@ def _scrape_consumed(url: str) -> float:
     return total
 
 
-def run_once(bootstrap: str, records: list, metrics: bool, tmp: Path, timeout_s: float) -> Result:
+def run_once(bootstrap: str, records: list, metrics: bool, tmp: Path, timeout_s: float,
+             python_args: Sequence[str] = ()) -> Result:
     settings = engine_settings(bootstrap, tmp / "data", partitions=2, metrics_enabled=metrics)
     create_topics(settings)
     n = produce(settings, records)
@@ -86,7 +96,7 @@ def run_once(bootstrap: str, records: list, metrics: bool, tmp: Path, timeout_s:
     ends = _ends(settings, tps)
     assert sum(ends.values()) == n, (sum(ends.values()), n)
     group = Consumer({"bootstrap.servers": bootstrap, "group.id": settings.app_id, "enable.auto.commit": False})
-    worker = WorkerProcess(settings, tmp / "worker.log").start()
+    worker = WorkerProcess(settings, tmp / "worker.log", python_args).start()
     started = time.monotonic()
     try:
         worker.wait_ready(timeout_s=120)
@@ -116,12 +126,37 @@ def run_once(bootstrap: str, records: list, metrics: bool, tmp: Path, timeout_s:
     return Result(metrics, n, ready - started, done - ready, cpu, scraped)
 
 
+# What the worker spends on metrics: the Metrics methods (each records one or a few samples), the
+# live-quality tracking that only the metrics read, and rendering /metrics for a scrape.
+METRICS_FILE = "streams/metrics.py"
+METRICS_EXTRA = {("agents/app.py", "observe_quality"), ("agents/app.py", "publish_model_gauges")}
+
+
+def metrics_share(profile: Path) -> tuple[float, float, list[tuple[str, float]]]:
+    """(seconds in metrics, busy seconds, top metrics functions) from a worker's cProfile output."""
+    stats = pstats.Stats(str(profile))
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(tt for (_cc, _nc, tt, _ct, _callers) in raw.values())
+    idle = sum(tt for (filename, _line, name), (_cc, _nc, tt, _ct, _c) in raw.items() if "poll" in name
+               and filename == "~")
+    spent: list[tuple[str, float]] = []
+    for (filename, _line, name), (_cc, _nc, _tt, ct, callers) in raw.items():
+        in_metrics = filename.endswith(METRICS_FILE) and not name.startswith("_") and name != "__init__"
+        extra = any(filename.endswith(f) and name == n for f, n in METRICS_EXTRA)
+        # Count each metrics function only where code outside the metrics module called it (no double count).
+        if (in_metrics or extra) and any(not c[0].endswith(METRICS_FILE) for c in callers):
+            spent.append((f"{Path(filename).name}:{name}", ct))
+    spent.sort(key=lambda x: -x[1])
+    return sum(ct for _, ct in spent), total - idle, spent[:8]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=2, help="runs per mode, alternating on/off")
     parser.add_argument("--bootstrap", default=os.environ.get("SOCIALPULSE_TEST_BOOTSTRAP"))
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per run to drain")
+    parser.add_argument("--profile", action="store_true", help="one more metrics-on run under cProfile")
     args = parser.parse_args()
 
     records = list(generate(SimConfig(users=500, items=300, events=args.events, seed=11)))
@@ -145,6 +180,15 @@ def main() -> None:
                         + (f" scraped_consumed={r.scraped_consumed:.0f}" if r.scraped_consumed is not None else ""),
                         flush=True,
                     )
+            if args.profile:
+                out = Path(tmp) / "worker.prof"
+                run_once(bootstrap, records, True, Path(tmp) / "profiled", args.timeout,
+                         ["-m", "cProfile", "-o", str(out)])
+                spent, busy, top = metrics_share(out)
+                print(f"profiled (metrics on): {spent:.2f}s of {busy:.2f}s busy worker time in metrics "
+                      f"= {100 * spent / busy:.2f}% (an upper bound)")
+                for name, seconds in top:
+                    print(f"  {name}: {seconds:.3f}s")
     finally:
         if broker is not None:
             broker.stop()

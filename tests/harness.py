@@ -48,16 +48,18 @@ def engine_settings(bootstrap: str, data_dir: Path, partitions: int = 2, **overr
 class WorkerProcess:
     """`socialpulse worker` in a subprocess, stopped (or killed) by PID."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, python_args: Sequence[str] = ()) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.python_args = list(python_args)  # e.g. ["-m", "cProfile", "-o", path]: run the worker under them
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "socialpulse.agents.worker"], env=self.settings.to_env(os.environ),
+            [sys.executable, *self.python_args, "-m", "socialpulse.agents.worker"],
+            env=self.settings.to_env(os.environ),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         return self

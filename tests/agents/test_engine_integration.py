@@ -98,6 +98,7 @@ def test_scripted_sequence_yields_expected_recommendations(engine) -> None:
     # the score but the taste source explains), then popular fill; eve's own s1 is never offered.
     eve = recs["rec:c4"]
     assert eve.user_id == "eve" and eve.trigger_event_id == "c4"
+    assert set(eve.model_versions) == {"engine"} and eve.model_versions["engine"].startswith("cfg-")
     assert items_of(eve) == [("s2", "taste"), ("h1", "taste"), ("s3", "popular"), ("h2", "popular"),
                              ("b1", "popular")]
     assert eve.items[0].explanation == "popular in Shoes, which you like"
