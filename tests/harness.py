@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from socialpulse.agents.worker_topics import changelog_topic
+from socialpulse.agents.worker_topics import FANOUT_TOPICS, changelog_topic
 from socialpulse.schemas import Record
 from socialpulse.streams.serde import AvroSerde, DecodeError
 from socialpulse.streams.settings import Settings
@@ -235,8 +235,8 @@ def wait_drained(settings: Settings, topics: Sequence[str] = ("clicks", "purchas
 
 
 def internal_topics(settings: Settings) -> list[str]:
-    """Broker names of the worker's internal fan-out topics."""
-    return [settings.topic_prefix + name for name in ("social-edges", "social-signals")]
+    """Broker names of the worker's internal fan-out topics (the ones the worker creates before it starts)."""
+    return [settings.topic_prefix + name for name in FANOUT_TOPICS]
 
 
 def table_state(settings: Settings, table: str = "state") -> dict[str, Any]:
