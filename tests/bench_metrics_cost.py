@@ -141,7 +141,7 @@ def metrics_share(profile: Path) -> tuple[float, float, list[tuple[str, float]]]
                and filename == "~")
     spent: list[tuple[str, float]] = []
     for (filename, _line, name), (_cc, _nc, _tt, ct, callers) in raw.items():
-        in_metrics = filename.endswith(METRICS_FILE) and not name.startswith("_") and name != "__init__"
+        in_metrics = filename.endswith(METRICS_FILE) and not name.startswith(("_", "<"))
         extra = any(filename.endswith(f) and name == n for f, n in METRICS_EXTRA)
         # Count each metrics function only where code outside the metrics module called it (no double count).
         if (in_metrics or extra) and any(not c[0].endswith(METRICS_FILE) for c in callers):
