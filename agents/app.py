@@ -467,7 +467,9 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
     _record_lag(engine, events)
     for user, (event, rec) in latest.items():
         with in_event(event):
-            engine.latest_table[user] = rec.to_avro() | {"items": [i.to_avro() for i in rec.items]}
+            value = rec.to_avro()
+            value["items"] = list(value["items"])  # JSON table: a list, as the web view returns it
+            engine.latest_table[user] = value
 
 
 async def _send_marketing(engine: Engine, partition: int, outputs: pipeline.Outputs) -> list[Any]:

@@ -32,6 +32,16 @@ def to_millis(value: Any) -> int:
     return value
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 class Record:
     """Shared conversions. Subclasses are frozen dataclasses named like their Avro schema."""
 
@@ -45,7 +55,22 @@ class Record:
         __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
 
     def to_avro(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """What ``dataclasses.asdict`` returns, without its deep copy of every string and number.
+
+        Every output record is converted once or twice on the hot path, where ``asdict`` cost more
+        than building the recommendation it encoded.
+        """
+        out: dict[str, Any] = {}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, Record):
+                value = value.to_avro()
+            elif isinstance(value, (tuple, list)):
+                value = type(value)(v.to_avro() if isinstance(v, Record) else v for v in value)
+            elif isinstance(value, dict):
+                value = {k: v.to_avro() if isinstance(v, Record) else v for k, v in value.items()}
+            out[name] = value
+        return out
 
     @classmethod
     def from_avro(cls, data: dict[str, Any]) -> Self:
