@@ -48,6 +48,10 @@ class Settings(BaseModel):
         500, ge=1, description="Max events an agent handles per batch (fewer when no more are waiting)."
     )
 
+    producer_linger_ms: float = Field(
+        5.0, ge=0, description="How long the worker's producer gathers outputs into one request (ms); "
+        "0 sends each at once, at a third more CPU per event.",
+    )
     dedupe_window: int = Field(
         50_000, ge=0, description="Recent output ids per partition read back after a restart to drop re-sends."
     )
