@@ -111,6 +111,12 @@ class Engine:
             self.resumed.add(tp)
             log.info("resuming %s[%d] at offset %d", message.topic, message.partition, message.offset)
 
+    def batches(self, stream: faust.StreamT, agent: str) -> AsyncIterator[list[Any]]:
+        """:func:`batches` with this worker's batch size, linger, offset guard and batch-size metric."""
+        return batches(stream, self.settings.batch_size, self.guard, self.phases, agent, self.queues,
+                       linger_s=self.settings.batch_linger_ms / 1000,
+                       on_batch=lambda n: self.metrics.observe_batch(agent, n))
+
     def store(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
         if store is None:
@@ -232,36 +238,73 @@ def offset_guard(app: faust.App, settings: Settings, metrics: Metrics) -> Offset
 
 async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | None = None,
                   phases: dict[str, tuple[str, float]] | None = None, name: str = "",
-                  queues: dict[str, Any] | None = None) -> AsyncIterator[list[Any]]:
+                  queues: dict[str, Any] | None = None, linger_s: float = 0.0,
+                  on_batch: Callable[[int], None] | None = None) -> AsyncIterator[list[Any]]:
     """Events in batches: up to ``max_events``, or fewer as soon as no more are waiting.
 
     Used instead of Faust's ``take_events``, which acks a batch even when the body fails and was seen
     here to stall under load (as reported upstream for ``take``). Events are acked only after the
-    body has finished with their batch, so a crash re-reads them; an idle stream hands over what it
-    has at once, so batching never adds latency. With a ``guard``, events out of offset order (Faust
-    skipped some) are dropped unacked while the guard re-reads the missing ones.
+    body has finished with their batch, so a crash re-reads them. Faust's fetcher hands events over
+    one at a time, so the channel is often empty between two events of a backlog: while the last
+    event's partition has more records (its offset is below the high watermark), the batch waits up
+    to ``linger_s`` in all for the channel to refill. At the tail of the log it is handed over at
+    once, so batching adds no latency at low load. With a ``guard``, events out of offset order
+    (Faust skipped some) are dropped unacked while the guard re-reads the missing ones.
     """
     manual = cast(faust.Stream, stream).noack()
     channel = cast(faust.ChannelT, manual.channel)
+    consumer = stream.app.consumer if linger_s > 0 else None
     phases = {} if phases is None else phases
     if queues is not None:
         queues[name] = channel
     batch: list[Any] = []
+    deadline = 0.0
     phases[name] = ("next event", time.time())
     async for event in manual.events():
         msg = event.message
         phases[name] = (f"offset check {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
         accepted = guard is None or await _guarded(guard, msg)
         if accepted:
+            if not batch:
+                deadline = time.monotonic() + linger_s
             batch.append(event)
+        if batch and len(batch) < max_events and channel.empty() and consumer is not None \
+                and _backlog(consumer, msg):
+            phases[name] = (f"linger after {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
+            await _refill(channel, deadline)
         if batch and (len(batch) >= max_events or channel.empty()):
             phases[name] = (f"batch of {len(batch)} from {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
+            if on_batch is not None:
+                on_batch(len(batch))
             yield batch
             phases[name] = ("ack", time.time())
             for done in batch:
                 await manual.ack(done)
             batch = []
         phases[name] = ("next event", time.time())
+
+
+def _backlog(consumer: Any, msg: Any) -> bool:
+    """Whether the partition of ``msg`` had records after it at the last fetch (unknown counts as no)."""
+    high = consumer.highwater(TP(msg.topic, msg.partition))
+    return high is not None and msg.offset + 1 < high
+
+
+async def _refill(channel: Any, deadline: float) -> None:
+    """Let the fetcher run until ``channel`` has an event or ``deadline`` (``time.monotonic``) passes.
+
+    Polls rather than awaiting the channel: taking an event out of Faust's stream iterator from
+    another task, or cancelling it, would break the stream's own bookkeeping.
+    """
+    for _ in range(3):  # events already fetched arrive within a few turns of the loop
+        await asyncio.sleep(0)
+        if not channel.empty():
+            return
+    while channel.empty():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.001))
 
 
 async def _guarded(guard: OffsetGuard, msg: Any) -> bool:
@@ -414,7 +457,7 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Ca
     async def agent(stream: faust.StreamT) -> None:
         # Recommendations filter on stock and seller: never run before the catalogue has been read.
         await engine.catalogue_ready()
-        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name, engine.queues):
+        async for events in engine.batches(stream, name):
             started = time.perf_counter()
             async with fail_fast(name, events):
                 await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
@@ -530,7 +573,7 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
     prices = _table(app, "item-prices", settings.partitions, "json")
 
     async def ingest_items(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, "items", engine.queues):
+        async for events in engine.batches(stream, "items"):
             async with fail_fast("items", events):
                 pending = []
                 for event in events:
@@ -559,10 +602,9 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
 
 
 def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: faust.TopicT) -> None:
-    settings = engine.settings
 
     async def agent(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.batch_size, engine.guard, engine.phases, name, engine.queues):
+        async for events in engine.batches(stream, name):
             async with fail_fast(name, events):
                 touched: dict[int, PartitionStore] = {}
                 pending: list[Any] = []

@@ -86,6 +86,7 @@ UNITLESS: dict[str, str] = {
     "socialpulse_table_entries": "count of keys in a Faust table",
     "socialpulse_prequential_ndcg": "NDCG@k in [0, 1]",
     "socialpulse_scorer_batch_size": "user-item pairs per scorer batch (a count)",
+    "socialpulse_agent_batch_size": "events per agent batch (a count)",
 }
 
 # Seconds. 0.05 is the end-to-end SLO and must stay a bucket boundary for the burn-rate alert.
@@ -138,6 +139,7 @@ _METRIC_ATTRS = (
     "events_failed",
     "dead_letters",
     "processing_latency",
+    "agent_batch_size",
     "end_to_end_latency",
     "consumer_lag",
     "table_entries",
@@ -210,6 +212,13 @@ class Metrics:
             p + "offset_rewinds",
             "Times a worker found a hole in a partition's offsets and sought back to re-read it.",
             ["topic"],
+            registry=r,
+        )
+        self.agent_batch_size = Histogram(
+            p + "agent_batch_size",
+            "Events per batch an agent handles.",
+            ["agent"],
+            buckets=BATCH_SIZE_BUCKETS,
             registry=r,
         )
         self.processing_latency = Histogram(
@@ -348,6 +357,10 @@ class Metrics:
     def offset_rewind(self, topic: str) -> None:
         if self.enabled:
             self.offset_rewinds.labels(self._topic(topic)).inc()
+
+    def observe_batch(self, agent: str, events: int) -> None:
+        if self.enabled:
+            self.agent_batch_size.labels(self._agent(agent)).observe(events)
 
     def observe_processing(self, agent: str, seconds: float) -> None:
         if self.enabled:

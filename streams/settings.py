@@ -47,6 +47,10 @@ class Settings(BaseModel):
     batch_size: int = Field(
         500, ge=1, description="Max events an agent handles per batch (fewer when no more are waiting)."
     )
+    batch_linger_ms: float = Field(
+        5.0, ge=0, description="Longest an agent waits for more events to fill a batch while its partition "
+        "has a backlog (never at the tail: no added latency at low load; 0 = never wait).",
+    )
 
     producer_linger_ms: float = Field(
         5.0, ge=0, description="How long the worker's producer gathers outputs into one request (ms); "

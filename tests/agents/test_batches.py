@@ -1,0 +1,128 @@
+"""``batches()`` against a fake Faust stream: batches fill while a backlog arrives, never wait at the tail."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from socialpulse.agents.app import batches
+
+
+@dataclass
+class _Message:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class _Event:
+    message: _Message
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.high = 0
+
+    def highwater(self, _tp: Any) -> int:
+        return self.high
+
+
+class _App:
+    def __init__(self) -> None:
+        self.consumer = _Consumer()
+
+
+class _Stream:
+    """What ``batches`` uses of a Faust stream: ``noack()``, ``channel``, ``events()``, ``ack()``, ``app``."""
+
+    def __init__(self) -> None:
+        self.app = _App()
+        self.channel: asyncio.Queue[_Event] = asyncio.Queue()
+        self.acked: list[int] = []
+
+    def noack(self) -> _Stream:
+        return self
+
+    async def events(self) -> Any:
+        while True:
+            yield await self.channel.get()
+
+    async def ack(self, event: _Event) -> bool:
+        self.acked.append(event.message.offset)
+        return True
+
+
+async def _feed(stream: _Stream, offsets: range, high: int) -> None:
+    """Put one event per turn of the loop, as Faust's fetcher does."""
+    stream.app.consumer.high = high
+    for offset in offsets:
+        await stream.channel.put(_Event(_Message("clicks", 0, offset)))
+        await asyncio.sleep(0)
+
+
+async def _collect(stream: _Stream, max_events: int, linger_s: float, stop_after: int) -> list[list[int]]:
+    sizes: list[int] = []
+    out: list[list[int]] = []
+    async for batch in batches(stream, max_events, linger_s=linger_s, on_batch=sizes.append):  # type: ignore[arg-type]
+        out.append([e.message.offset for e in batch])
+        if sum(map(len, out)) >= stop_after:
+            break
+    assert sizes == [len(b) for b in out]
+    return out
+
+
+def test_a_backlog_fills_batches() -> None:
+    async def run(linger_s: float) -> list[list[int]]:
+        stream = _Stream()
+        feed = asyncio.create_task(_feed(stream, range(100), high=100))
+        out = await _collect(stream, 40, linger_s=linger_s, stop_after=100)
+        await feed
+        return out
+
+    filled = asyncio.run(run(0.05))
+    assert [len(b) for b in filled] == [40, 40, 20]
+    assert [o for b in filled for o in b] == list(range(100))
+    assert len(asyncio.run(run(0.0))) > 10  # without lingering the same feed comes one or two at a time
+
+
+def test_the_tail_is_handed_over_at_once() -> None:
+    async def run() -> tuple[list[list[int]], float]:
+        stream = _Stream()
+        await _feed(stream, range(1), high=1)  # the only event is the last in its partition
+        started = time.monotonic()
+        out = await _collect(stream, 40, linger_s=5.0, stop_after=1)
+        return out, time.monotonic() - started
+
+    out, waited = asyncio.run(run())
+    assert out == [[0]]
+    assert waited < 1.0
+
+
+def test_lingering_is_bounded_per_batch() -> None:
+    async def run() -> tuple[list[list[int]], float]:
+        stream = _Stream()
+        await _feed(stream, range(1), high=10)  # the broker has more, but they never arrive
+        started = time.monotonic()
+        out = await _collect(stream, 40, linger_s=0.05, stop_after=1)
+        return out, time.monotonic() - started
+
+    out, waited = asyncio.run(run())
+    assert out == [[0]]
+    assert 0.04 <= waited < 1.0
+
+
+def test_events_are_acked_after_the_body() -> None:
+    async def run() -> list[tuple[list[int], list[int]]]:
+        stream = _Stream()
+        seen: list[tuple[list[int], list[int]]] = []
+        await _feed(stream, range(5), high=5)
+        async for batch in batches(stream, 3, linger_s=0.01):  # type: ignore[arg-type]
+            seen.append(([e.message.offset for e in batch], list(stream.acked)))
+            if len(seen) == 2:
+                break
+        return seen
+
+    assert asyncio.run(run()) == [([0, 1, 2], []), ([3, 4], [0, 1, 2])]
