@@ -22,7 +22,7 @@ from typing import Any, NoReturn, cast
 import faust
 from faust.types import TP
 
-from socialpulse.models import marketing
+from socialpulse.models import learn, marketing
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import ItemInfo
 from socialpulse.models.live_quality import LiveQuality
@@ -123,6 +123,22 @@ class Engine:
             store = self.stores[partition] = PartitionStore(self.state_table, partition,
                                                             max_cached=self.settings.state_cache_keys)
         return store
+
+    def sweep_if_due(self, store: PartitionStore, event_ms: int) -> None:
+        """Sweep ``store`` when its partition's event time enters a new ``sweep_interval_s``.
+
+        Event time, not wall clock, so a backlog or a replay sweeps at the same events as live traffic
+        did, and a test's few minutes of events sweep nothing. Called before an event is applied,
+        inside its batch: deleted keys are flushed with the batch's other writes (changelog
+        tombstones), after its outputs. A partition newly assigned starts counting from its first event.
+        """
+        store.high_ms = max(store.high_ms, event_ms)
+        tick = store.high_ms // max(1, int(self.settings.sweep_interval_s * 1000))
+        if store.sweep_tick is None or tick <= store.sweep_tick:
+            store.sweep_tick = tick if store.sweep_tick is None else store.sweep_tick
+            return
+        store.sweep_tick = tick
+        sweep(store, store.high_ms, self.cfg, self.metrics)
 
     def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:
         """Called when a model fails for one event: count it, log where, and let the list fall back."""
@@ -234,6 +250,20 @@ def offset_guard(app: faust.App, settings: Settings, metrics: Metrics) -> Offset
         await app.consumer.seek(TP(topic, partition), offset)
 
     return OffsetGuard(resume_at, first_at, seek, on_rewind=lambda topic, _partition: metrics.offset_rewind(topic))
+
+
+def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics) -> None:
+    """Expire idle users and light items, enforce the key caps, expire marketing state (a full scan)."""
+    started = time.perf_counter()
+    view = store.scan_view()
+    removed = learn.sweep(view, now_ms, cfg)
+    marketing_keys = marketing.expire(view, now_ms, pipeline.MARKETING)
+    metrics.swept("user", removed.users_removed)
+    metrics.swept("item", removed.items_removed)
+    metrics.swept("marketing", marketing_keys)
+    log.info("swept partition %d at event time %d in %.3f s: %d users, %d items, %d marketing keys removed",
+             store.partition, now_ms, time.perf_counter() - started, removed.users_removed, removed.items_removed,
+             marketing_keys)
 
 
 async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | None = None,
@@ -487,6 +517,8 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         store = engine.store(msg.partition)
         store.event = event
         touched[msg.partition] = store
+        assert record is not None  # decoded: only bad input has no record
+        engine.sweep_if_due(store, record.timestamp)
         outputs = handler(store, engine.catalogue, record, msg.offset, now_ms, engine.cfg,
                           on_error=engine.fallback_reporter(msg), scorers=engine.scorers)
         engine.observe_quality(outputs.quality)

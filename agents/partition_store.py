@@ -42,6 +42,8 @@ class PartitionStore(MutableMapping[str, Any]):
         self._clean: OrderedDict[str, Any] = OrderedDict()
         self._dirty: dict[str, Any] = {}
         self.event: Any = None  # an event of this partition, set by the agent before each batch
+        self.high_ms = 0  # highest event time seen: the clock of state sweeps
+        self.sweep_tick: int | None = None  # sweep interval of the last sweep (None: none since assignment)
 
     def _table_key(self, key: str) -> str:
         return self._prefix + key
@@ -95,12 +97,55 @@ class PartitionStore(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def peek(self, key: str, default: Any = None) -> Any:
+        """Like :meth:`get`, but a value read from the table is not cached (for scans)."""
+        value = self._dirty.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._clean.get(key, _MISSING)
+        if value is _MISSING:
+            with in_event(self.event):
+                value = self.table.get(self._table_key(key), _DELETED)
+        return default if value is _DELETED else value
+
+    def scan(self) -> Iterator[str]:
+        """Every live key of the partition: unflushed writes, then the table's keys (a full scan)."""
+        for key, value in list(self._dirty.items()):
+            if value is not _DELETED:
+                yield key
+        for key in self._stored_keys():
+            if key not in self._dirty:
+                yield key
+
+    def _stored_keys(self) -> Iterator[str]:
+        data = getattr(self.table, "data", self.table)  # a Faust table's store; tests pass a plain dict
+        prefix = self._prefix
+        dbs = getattr(data, "_dbs", None)
+        db = dbs.get(self.partition) if isinstance(dbs, dict) else None
+        if db is not None and hasattr(db, "keys"):  # RocksDB (rocksdict): one database per partition
+            raw_prefix = prefix.encode()
+            for raw in db.keys(from_key=raw_prefix):
+                if not raw.startswith(raw_prefix):
+                    break
+                yield raw[len(raw_prefix):].decode()
+            return
+        for stored in list(getattr(data, "data", data)):  # the memory store: a dict of every partition's keys
+            key = stored.decode() if isinstance(stored, bytes) else str(stored)
+            if key.startswith(prefix):
+                yield key[len(prefix):]
+
+    def scan_view(self) -> MutableMapping[str, Any]:
+        """This store, iterated over every key of the partition: what a state sweep needs."""
+        return _ScanView(self)
+
     @property
     def dirty_keys(self) -> int:
         return len(self._dirty)
 
     def flush(self) -> int:
-        """Write every dirty key to the table once (one changelog record each); returns how many."""
+        """Write every dirty key to the table once (one changelog record each); returns how many.
+
+        A deletion is a changelog tombstone, like any other write.
+        """
         written = len(self._dirty)
         if not written:
             return 0
@@ -119,3 +164,31 @@ class PartitionStore(MutableMapping[str, Any]):
         """Forget unflushed writes and cached reads (after a rebalance or a failed batch)."""
         self._dirty.clear()
         self._clean.clear()
+
+
+class _ScanView(MutableMapping[str, Any]):
+    """A :class:`PartitionStore` whose iteration covers the whole partition; reads do not fill its cache."""
+
+    def __init__(self, store: PartitionStore) -> None:
+        self._store = store
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._store.peek(key, _DELETED)
+        if value is _DELETED:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._store.peek(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._store[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._store[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return self._store.scan()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._store.scan())

@@ -94,6 +94,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 END_TO_END_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE_WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+# What a state sweep removes: user profiles, item statistics, marketing keys.
+SWEPT_KINDS: tuple[str, ...] = ("user", "item", "marketing")
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_.\-]")
 
@@ -140,6 +142,7 @@ _METRIC_ATTRS = (
     "dead_letters",
     "processing_latency",
     "agent_batch_size",
+    "state_swept",
     "end_to_end_latency",
     "consumer_lag",
     "table_entries",
@@ -219,6 +222,12 @@ class Metrics:
             "Events per batch an agent handles.",
             ["agent"],
             buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.state_swept = Counter(
+            p + "state_swept",
+            "What state sweeps removed (expired or over a cap): user profiles, items, marketing keys.",
+            ["kind"],
             registry=r,
         )
         self.processing_latency = Histogram(
@@ -361,6 +370,10 @@ class Metrics:
     def observe_batch(self, agent: str, events: int) -> None:
         if self.enabled:
             self.agent_batch_size.labels(self._agent(agent)).observe(events)
+
+    def swept(self, kind: str, n: int) -> None:
+        if self.enabled and n:
+            self.state_swept.labels(_enum_label(kind, SWEPT_KINDS)).inc(n)
 
     def observe_processing(self, agent: str, seconds: float) -> None:
         if self.enabled:

@@ -68,6 +68,9 @@ class Settings(BaseModel):
     neighbours_per_item: int = Field(50, ge=1, description="Co-occurring items kept per item.")
     user_ttl_s: float = Field(30 * 86400, gt=0, description="Seconds of inactivity before user state expires.")
     decay_half_life_s: float = Field(7 * 86400, gt=0, description="Half-life of co-occurrence and trend decay.")
+    sweep_interval_s: float = Field(
+        3600.0, gt=0, description="Event-time seconds between state sweeps of a partition (user TTL, key caps).",
+    )
     max_text_chars: int = Field(5000, ge=1, description="Longest review text accepted before dead-lettering.")
     max_future_skew_s: float = Field(300, ge=0, description="How far in the future a timestamp may be.")
 

@@ -26,6 +26,7 @@ def _exercise(m: Metrics) -> None:
     m.offset_rewind("interactions")
     m.observe_processing("recommend", 0.002)
     m.observe_batch("clicks", 37)
+    m.swept("user", 2)
     with m.time_processing("recommend"):
         pass
     m.observe_end_to_end(0.03)
@@ -84,6 +85,7 @@ def test_expected_metrics_exist(metrics: Metrics) -> None:
         "socialpulse_offset_rewinds_total",
         "socialpulse_processing_latency_seconds_bucket",
         "socialpulse_agent_batch_size_bucket",
+        "socialpulse_state_swept_total",
         "socialpulse_end_to_end_latency_seconds_bucket",
         "socialpulse_consumer_lag_messages",
         "socialpulse_table_entries",
