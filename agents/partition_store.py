@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -107,12 +107,13 @@ class PartitionStore(MutableMapping[str, Any]):
                 value = self.table.get(self._table_key(key), _DELETED)
         return default if value is _DELETED else value
 
-    def scan(self) -> Iterator[str]:
-        """Every live key of the partition: unflushed writes, then the table's keys (a full scan)."""
+    def scan(self, stored: Iterable[str] | None = None) -> Iterator[str]:
+        """Every live key of the partition: unflushed writes, then the table's keys (a full scan, unless
+        ``stored`` lists them already)."""
         for key, value in list(self._dirty.items()):
             if value is not _DELETED:
                 yield key
-        for key in self._stored_keys():
+        for key in self._stored_keys() if stored is None else stored:
             if key not in self._dirty:
                 yield key
 
@@ -171,6 +172,7 @@ class _ScanView(MutableMapping[str, Any]):
 
     def __init__(self, store: PartitionStore) -> None:
         self._store = store
+        self._stored: list[str] | None = None  # the table's keys, listed once: a sweep iterates several times
 
     def __getitem__(self, key: str) -> Any:
         value = self._store.peek(key, _DELETED)
@@ -188,7 +190,9 @@ class _ScanView(MutableMapping[str, Any]):
         del self._store[key]
 
     def __iter__(self) -> Iterator[str]:
-        return self._store.scan()
+        if self._stored is None:
+            self._stored = list(self._store._stored_keys())
+        return self._store.scan(self._stored)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self._store.scan())
+        return sum(1 for _ in self)
