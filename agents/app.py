@@ -432,6 +432,9 @@ def register(app: faust.App, engine: Engine) -> None:
     register_views(app, engine)
 
 
+POSITION_TIMEOUT_S = 2.0  # the consumer's fetch position; unknown for longer (a reset): ask next tick
+
+
 async def watch_offsets(engine: Engine, topics: dict[str, str]) -> None:
     """Have the offset guard check every assigned input partition for a stalled, skipped tail.
 
@@ -452,7 +455,8 @@ async def watch_offsets(engine: Engine, topics: dict[str, str]) -> None:
         if high is None:
             continue
         try:
-            await guard.check_stalled(tp.topic, tp.partition, high)
+            position = await asyncio.wait_for(consumer.position(tp), POSITION_TIMEOUT_S)
+            await guard.check_stalled(tp.topic, tp.partition, high, position)
         except Exception:  # a broker hiccup: the next tick asks again
             log.warning("offset check of %s[%d] failed", tp.topic, tp.partition, exc_info=True)
 

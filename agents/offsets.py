@@ -97,11 +97,14 @@ class OffsetGuard:
             return await self._rewind(topic, partition, rewind.target, offset)
         return False
 
-    async def check_stalled(self, topic: str, partition: int, high_watermark: int) -> bool:
+    async def check_stalled(self, topic: str, partition: int, high_watermark: int,
+                            position: int | None = None) -> bool:
         """Seek back a partition whose events stopped coming while records remain; True when it did.
 
         Faust can skip a partition's whole tail; then no later event arrives to reveal the hole, so a
-        timer asks here. A slow partition is sought back needlessly at worst: its repeats are dropped.
+        timer asks here. ``position``, the consumer's next fetch offset, tells a skip from a backlog:
+        at or below the expected offset, the fetcher has not handed those records over yet (it is busy
+        with other partitions), so nothing was skipped and seeking would only disturb it.
         """
         tp = (topic, partition)
         now = self._clock()
@@ -109,7 +112,7 @@ class OffsetGuard:
         if now - quiet_since < STALL_S:
             return False
         expected = await self._expected_offset(topic, partition)
-        if high_watermark <= expected:
+        if high_watermark <= expected or (position is not None and position <= expected):
             return False
         log.warning("%s[%d] has records from %d to %d but no event came for %.0f s; seeking back", topic,
                     partition, expected, high_watermark - 1, now - quiet_since)

@@ -139,6 +139,24 @@ def test_a_stalled_tail_is_sought_back_by_the_timer() -> None:
     assert run(scenario()) == list(range(30))
 
 
+def test_a_partition_the_fetcher_has_not_reached_is_not_stalled() -> None:
+    """Under a backlog the fetcher may not hand a partition's records over for a while: its position
+    has not passed them, so they were not skipped and the partition is left alone."""
+    log = FakeLog(list(range(30)), committed=0)
+    guard = log.guard()
+
+    async def scenario() -> tuple[bool, bool]:
+        for o in range(10):
+            await guard.accept(TOPIC, 0, o)
+        log.now += STALL_S + 1
+        waiting = await guard.check_stalled(TOPIC, 0, high_watermark=30, position=10)
+        skipped = await guard.check_stalled(TOPIC, 0, high_watermark=30, position=30)
+        return waiting, skipped
+
+    assert run(scenario()) == (False, True)
+    assert log.seeks == [10]
+
+
 def test_a_drained_partition_is_not_stalled() -> None:
     log = FakeLog(list(range(10)), committed=0)
     guard = log.guard()
