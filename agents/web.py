@@ -25,6 +25,25 @@ def _task_chain(task: asyncio.Task[Any]) -> str:
     return "\n".join(lines)
 
 
+async def _partition_states(app: faust.App, engine: Any) -> str:
+    """Per assigned partition: whether Faust fetches it (active/paused), its fetch position, high
+    watermark and the offset the guard expects next: what tells a stalled partition's cause."""
+    consumer = app.consumer
+    active = getattr(consumer, "_active_partitions", None) or set()
+    paused = getattr(consumer, "_paused_partitions", None) or set()
+    expected = getattr(engine.guard, "_expected", {}) if engine.guard is not None else {}
+    lines = []
+    for tp in sorted(consumer.assignment()):
+        try:
+            position: Any = await asyncio.wait_for(consumer.position(tp), 1.0)
+        except Exception as exc:  # diagnostics: show why, never fail the page
+            position = type(exc).__name__
+        state = "active" if tp in active else "paused" if tp in paused else "inactive"
+        lines.append(f"{tp.topic}[{tp.partition}] {state} position={position} high={consumer.highwater(tp)} "
+                     f"expected={expected.get((tp.topic, tp.partition))}")
+    return "\n".join(lines)
+
+
 def register_views(app: faust.App, engine: Any) -> None:
     table = engine.latest_table
 
@@ -52,7 +71,9 @@ def register_views(app: faust.App, engine: Any) -> None:
         now = time.time()
         agents = "\n".join(f"agent {name}: {what} for {now - since:.1f} s"
                            for name, (what, since) in sorted(engine.phases.items()))
-        return web.text(agents + "\n\n" + "\n\n".join(_task_chain(t) for t in asyncio.all_tasks()))
+        partitions = await _partition_states(app, engine)
+        return web.text(agents + "\n\n" + partitions + "\n\n"
+                        + "\n\n".join(_task_chain(t) for t in asyncio.all_tasks()))
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:

@@ -143,3 +143,8 @@ def test_scripted_sequence_yields_expected_recommendations(engine) -> None:
     # And the query endpoint serves the latest list of each user.
     body = httpx.get(f"{worker.url}/users/eve/recommendations", timeout=10).json()
     assert body["recommendation"]["recommendation_id"] == "rec:c9"
+    # The debugging page says where each drained partition stands: fetched, at its high watermark.
+    debug = httpx.get(f"{worker.url}/debug/tasks", timeout=10).text
+    clicks = [line for line in debug.splitlines() if line.startswith(settings.topic_prefix + "clicks[")]
+    assert len(clicks) == settings.partitions and all(" active position=" in line for line in clicks), debug[:2000]
+    assert all(line.split("position=")[1].split()[0] == line.split("high=")[1].split()[0] for line in clicks), clicks
