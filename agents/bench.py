@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from socialpulse.schemas import Item, Record
 from socialpulse.streams.serde import AvroSerde
@@ -138,6 +139,20 @@ class _Sampler(threading.Thread):
                 return
 
 
+def _transient(exc: BaseException) -> bool:
+    """A broker error that goes away by itself (the group coordinator moving or loading)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    if not isinstance(exc, KafkaException) or not exc.args or not isinstance(exc.args[0], KafkaError):
+        return False
+    error = exc.args[0]
+    return error.retriable() or error.code() in (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                                 KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._TIMED_OUT,
+                                                 KafkaError._TRANSPORT)
+
+
+# Sampled every half second during a run: a coordinator change must not end a benchmark.
+@retry(retry=retry_if_exception(_transient), wait=wait_fixed(0.5), stop=stop_after_delay(30), reraise=True)
 def _committed(settings: Settings, group: str) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
