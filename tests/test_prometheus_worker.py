@@ -138,6 +138,8 @@ def run(kafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
         wave2 = produce(settings, records[half:]) + produce(settings, bought)
         _wait_until(prom, worker, "sum(socialpulse_events_consumed_total)", wave1 + wave2 + len(BAD_CLICKS))
+        # Gauges the worker publishes on a 5 s timer: the uplift exists once held-out users have bought.
+        _wait_until(prom, worker, "count(socialpulse_uplift_ratio)", 1)
         # Two more scrapes after the last event, so rate() windows hold the whole run.
         scrapes = _scalar(prom, 'count_over_time(up{job="socialpulse"}[10m])')
         _wait_until(prom, worker, 'count_over_time(up{job="socialpulse"}[10m])', scrapes + 2)
