@@ -40,8 +40,18 @@ async def _partition_states(app: faust.App, engine: Any) -> str:
             position = type(exc).__name__
         state = "active" if tp in active else "paused" if tp in paused else "inactive"
         lines.append(f"{tp.topic}[{tp.partition}] {state} position={position} high={consumer.highwater(tp)} "
-                     f"expected={expected.get((tp.topic, tp.partition))}")
+                     f"expected={expected.get((tp.topic, tp.partition))}{_commit_state(consumer, tp)}")
     return "\n".join(lines)
+
+
+def _commit_state(consumer: Any, tp: Any) -> str:
+    """Faust's commit bookkeeping for one partition: its committed offset, the lowest acked offsets
+    waiting to be committed and the gaps it counts as done. A commit that stops moving while the
+    partition is drained shows here as an acked list that does not start at the committed offset."""
+    committed = getattr(consumer, "_committed_offset", {}).get(tp)
+    acked = sorted(getattr(consumer, "_acked", {}).get(tp) or [])
+    gaps = sorted((i.begin, i.end) for i in getattr(consumer, "_gap", {}).get(tp) or [])
+    return f" committed={committed} acked={len(acked)}:{acked[:6]} gaps={gaps[:4]}"
 
 
 def register_views(app: faust.App, engine: Any) -> None:
