@@ -96,6 +96,8 @@ class Engine:
 
     def publish_model_gauges(self) -> None:
         """Live quality per model and uplift per campaign (pooled over this worker's partitions)."""
+        if not self.metrics.enabled:  # the uplift reads every partition's counters: only for the metrics
+            return
         for model in self.quality.models():
             self.metrics.set_prequential(model, self.cfg.k, *self.quality.rates(model))
         stores = list(self.stores.values())
@@ -134,11 +136,11 @@ class Engine:
         """
         store.high_ms = max(store.high_ms, event_ms)
         tick = store.high_ms // max(1, int(self.settings.sweep_interval_s * 1000))
-        if store.sweep_tick is None or tick <= store.sweep_tick:
-            store.sweep_tick = tick if store.sweep_tick is None else store.sweep_tick
-            return
-        store.sweep_tick = tick
-        sweep(store, store.high_ms, self.cfg, self.metrics)
+        due = store.sweep_tick is not None and tick > store.sweep_tick
+        if store.sweep_tick is None or due:
+            store.sweep_tick = tick
+        if due:
+            sweep(store, store.high_ms, self.cfg, self.metrics)
 
     def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:
         """Called when a model fails for one event: count it, log where, and let the list fall back."""

@@ -55,8 +55,7 @@ class PartitionStore(MutableMapping[str, Any]):
         if value is _MISSING:
             value = self._clean.get(key, _MISSING)
             if value is _MISSING:
-                with in_event(self.event):
-                    value = self.table.get(self._table_key(key), _DELETED)
+                value = self._read_table(key)
                 self._remember(key, value)
             else:
                 self._clean.move_to_end(key)
@@ -103,9 +102,13 @@ class PartitionStore(MutableMapping[str, Any]):
         if value is _MISSING:
             value = self._clean.get(key, _MISSING)
         if value is _MISSING:
-            with in_event(self.event):
-                value = self.table.get(self._table_key(key), _DELETED)
+            value = self._read_table(key)
         return default if value is _DELETED else value
+
+    def _read_table(self, key: str) -> Any:
+        """The table's value for ``key`` (``_DELETED`` when absent), read as this partition's event."""
+        with in_event(self.event):
+            return self.table.get(self._table_key(key), _DELETED)
 
     def scan(self, stored: Iterable[str] | None = None) -> Iterator[str]:
         """Every live key of the partition: unflushed writes, then the table's keys (a full scan, unless

@@ -584,15 +584,13 @@ def expire(store: Store, now_ts: int, cfg: MarketingConfig) -> int:
 
 
 def pooled_uplift(stores: Iterable[Store], campaign: str) -> float | None:
-    """Treated over held-out conversion rate with the counters of several partitions' stores added up;
-    None until both groups have a conversion rate (a held-out rate of 0 has no ratio)."""
+    """:func:`uplift`'s ratio with the counters of several partitions' stores added up; None until both
+    groups have users and the held-out one a conversion."""
     total = {"t": 0, "tc": 0, "h": 0, "hc": 0}
     for store in stores:
         for key, value in (store.get(COUNTERS + campaign) or {}).items():
             total[key] += value
-    if not (total["t"] and total["h"] and total["hc"]):
-        return None
-    return (total["tc"] / total["t"]) / (total["hc"] / total["h"])
+    return _rates(total)[2] if total["t"] else None
 
 
 def uplift(store: Store, campaign: str) -> tuple[float, float, float | None]:
@@ -602,7 +600,10 @@ def uplift(store: Store, campaign: str) -> tuple[float, float, float | None]:
     ``attribution_window_ms`` of their latest exposure. A user dropped by ``expire`` counts again if exposed
     again later.
     """
-    c = store.get(COUNTERS + campaign) or {"t": 0, "tc": 0, "h": 0, "hc": 0}
+    return _rates(store.get(COUNTERS + campaign) or {"t": 0, "tc": 0, "h": 0, "hc": 0})
+
+
+def _rates(c: dict[str, int]) -> tuple[float, float, float | None]:
     treated = c["tc"] / c["t"] if c["t"] else 0.0
     held = c["hc"] / c["h"] if c["h"] else 0.0
     return treated, held, (treated / held if held else None)
