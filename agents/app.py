@@ -372,12 +372,24 @@ async def fail_fast(agent: str, events: Sequence[Any]) -> AsyncIterator[None]:
         exit_for_restart("agent %s failed on the batch starting at %s", agent, where)
 
 
-def _table(app: faust.App, name: str, partitions: int, value_serializer: str) -> Any:
+def rocksdb_options(settings: Settings) -> dict[str, int]:
+    """Bounded RocksDB memory per table partition (Faust's defaults allow a 2 GiB block cache each)."""
+    mb = 2**20
+    return {"block_cache_size": settings.rocksdb_block_cache_mb * mb,
+            "block_cache_compressed_size": settings.rocksdb_block_cache_mb * mb,
+            "write_buffer_size": settings.rocksdb_write_buffer_mb * mb,
+            "max_write_buffer_number": 2}
+
+
+def _table(app: faust.App, name: str, partitions: int, value_serializer: str,
+           settings: Settings) -> Any:
     # Faust derives table serializers from key/value *types* (json by default); state values are plain
     # Python, so give the table and its changelog (which recovery decodes with) explicit codecs.
     changelog = app.topic(changelog_topic(app.conf.id, name), key_serializer="raw", value_serializer=value_serializer,
                           partitions=partitions, compacting=True, deleting=False, acks=False, internal=True)
-    table = cast(faust.Table, app.Table(name, default=None, partitions=partitions, changelog_topic=changelog))
+    options = rocksdb_options(settings) if settings.store.startswith("rocksdb") else None
+    table = cast(faust.Table, app.Table(name, default=None, partitions=partitions, changelog_topic=changelog,
+                                        options=options))
     table.key_serializer = "raw"
     table.value_serializer = value_serializer
     return table
@@ -385,8 +397,8 @@ def _table(app: faust.App, name: str, partitions: int, value_serializer: str) ->
 
 def register(app: faust.App, engine: Engine) -> None:
     settings = engine.settings
-    engine.state_table = _table(app, "state", settings.partitions, "pickle")
-    engine.latest_table = _table(app, "latest-recommendations", settings.partitions, "json")
+    engine.state_table = _table(app, "state", settings.partitions, "pickle", settings)
+    engine.latest_table = _table(app, "latest-recommendations", settings.partitions, "json", settings)
     out_recs = _topic(app, settings, "recommendations")
     engine.outputs = {name: _topic(app, settings, name) for name in ("recommendations", "marketing-triggers",
                                                                      "conversions")}
@@ -631,7 +643,7 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
     source = _topic(app, settings, "items")
     # Last price per item, on the items partitions: a drop is broadcast to every user partition, where
     # the marketing engine knows which of its users showed interest in the item.
-    prices = _table(app, "item-prices", settings.partitions, "json")
+    prices = _table(app, "item-prices", settings.partitions, "json", settings)
 
     async def ingest_items(stream: faust.StreamT) -> None:
         async for events in engine.batches(stream, "items"):

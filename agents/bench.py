@@ -7,7 +7,8 @@ machine; absolute numbers are not. Rows:
 - faust forward: a plain Faust agent that forwards each event with one send (the yardstick);
 - pipeline: the SocialPulse worker (decode, validate, learn, recommend, send), metrics on and off;
 - pipeline x2: two workers sharing the partitions;
-- latency: open loop at a fixed offered rate, produce time -> recommendation produce time.
+- latency: open loop at fixed offered rates, produce time -> recommendation produce time (the contract's
+  2,000 events/s, and any slower rates asked for, to show the latency of a worker that keeps up).
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ class BenchConfig:
     users: int = 2_000
     items: int = 1_000
     partitions: int = 4
-    rate: float = 2_000.0  # offered load of the latency run, events/s
+    rates: tuple[float, ...] = (2_000.0,)  # offered load of each latency run, events/s
     latency_seconds: float = 20.0
     seed: int = 7
     out_dir: Path = Path("reports")
     bootstrap: str | None = None  # None: start a local broker for the run
     runs: tuple[str, ...] = ("raw", "forward", "pipeline", "pipeline_nometrics", "pipeline_x2", "latency")
+    worker_log_level: str = "WARNING"  # of the worker processes (their logs are kept in the run's folder)
 
 
 @dataclass
@@ -249,22 +251,39 @@ def measure_raw_consume(settings: Settings, workload: Workload) -> RunResult:
 # Open-loop latency
 
 
+def graph_prefix(rows: Sequence[tuple[str, bytes, bytes]], serde: AvroSerde) -> int:
+    """How many leading behaviour rows are the follow graph the simulator emits before any behaviour."""
+    for n, (short, _, value) in enumerate(rows):
+        if short != "social" or getattr(serde.decode(value), "type", None) != "follow":
+            return n
+    return len(rows)
+
+
 def measure_latency(settings: Settings, workload: Workload, rate: float, seconds: float, work: Path) -> RunResult:
-    """Offer ``rate`` events/s on a schedule (not waiting for the engine), time each recommendation."""
+    """Offer ``rate`` events/s on a schedule (not waiting for the engine), time each recommendation.
+
+    The simulator's follow graph (its leading follow events) is produced first, as a backlog the worker
+    drains before the clock starts: otherwise a slow rate would time only follows. Then ``rate * seconds``
+    behaviour events are offered open loop.
+    """
     from confluent_kafka import Consumer, TopicPartition
 
     from socialpulse.streams.clients import make_producer
 
     create_topics(settings)
     _produce_rows(settings, workload.catalogue)
-    proc = _start("socialpulse.agents.worker", settings, work / "latency.log")
+    behaviour = [r for r in workload.behaviour if r[0] in BEHAVIOUR_TOPICS]
+    graph = graph_prefix(behaviour, AvroSerde.from_settings(settings))
+    _produce_rows(settings, behaviour[:graph])
+    proc = _start("socialpulse.agents.worker", settings, work / f"latency-{rate:.0f}.log")
     sampler = None
     try:
         _wait_ready(settings, proc)
+        _wait_committed(settings, proc, graph)
         sampler = _Sampler([proc.pid])
         sampler.start()
         serde = AvroSerde.from_settings(settings)
-        rows = [r for r in workload.behaviour if r[0] in BEHAVIOUR_TOPICS][: int(rate * seconds)]
+        rows = behaviour[graph:graph + int(rate * seconds)]
         sent_at: dict[str, float] = {}
         producer = make_producer(settings, linger_ms=1)
         t0 = time.monotonic()
@@ -321,6 +340,15 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
     return result
 
 
+def _wait_committed(settings: Settings, proc: subprocess.Popen[bytes], total: int, timeout_s: float = 600.0) -> None:
+    """Until the worker's group has committed ``total`` behaviour offsets (a pre-produced backlog is drained)."""
+    deadline = time.monotonic() + timeout_s
+    while _committed(settings, settings.app_id) < total:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker did not drain the {total} pre-produced events")
+        time.sleep(0.5)
+
+
 def _wait_ready(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: float = 120.0) -> None:
     import httpx
 
@@ -362,7 +390,7 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
         bootstrap = kafka.bootstrap
     work = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
     base = Settings(kafka_bootstrap=bootstrap, partitions=cfg.partitions, web_port=_free_port(),
-                    log_level="WARNING")
+                    log_level=cfg.worker_log_level)
     results: list[RunResult] = []
     try:
         console.print(f"[bold]workload[/]: {cfg.events} simulated events, {cfg.users} users, {cfg.items} items, "
@@ -385,8 +413,9 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
             results.append(measure_processes("pipeline (2 workers)", "socialpulse.agents.worker", [one, two],
                                              workload, work))
         if "latency" in cfg.runs:
-            results.append(measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, cfg.rate,
-                                           cfg.latency_seconds, work))
+            for rate in cfg.rates:
+                results.append(measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, rate,
+                                               cfg.latency_seconds, work))
     finally:
         if kafka is not None:
             kafka.stop()
@@ -412,12 +441,13 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
             "results": [{**asdict(r), "extra": {k: v for k, v in r.extra.items() if not k.startswith("_")}}
                         for r in results]}
     reports.write_json(data, out / "bench.json")
-    latency = next((r for r in results if r.name.startswith("latency")), None)
-    if latency is not None:
-        reports.plot_latency(latency.extra["_latencies"], out / "bench-latency.png",
-                             title=f"Produce -> recommendation latency at {cfg.rate:.0f} events/s offered")
-        reports.plot_throughput(latency.extra["_out_times"], out / "bench-throughput.png",
-                                title="Recommendations per second during the latency run")
+    latencies = [r for r in results if r.name.startswith("latency")]
+    for n, (latency, rate) in enumerate(zip(latencies, cfg.rates, strict=False)):
+        suffix = "" if n == 0 else f"-{rate:.0f}"  # the first (contract) rate keeps the plain names
+        reports.plot_latency(latency.extra["_latencies"], out / f"bench-latency{suffix}.png",
+                             title=f"Produce -> recommendation latency at {rate:.0f} events/s offered")
+        reports.plot_throughput(latency.extra["_out_times"], out / f"bench-throughput{suffix}.png",
+                                title=f"Recommendations per second during the latency run at {rate:.0f} events/s")
     throughput = [r for r in results if not r.name.startswith("latency")]
     if throughput:
         _bar_chart(throughput, out / "bench-throughput-runs.png")
@@ -535,11 +565,14 @@ def bench_command(
     users: int = typer.Option(2_000),
     items: int = typer.Option(1_000),
     partitions: int = typer.Option(4),
-    rate: float = typer.Option(2_000.0, help="Offered load of the open-loop latency run (events/s)."),
+    rate: str = typer.Option("2000", help="Offered load of the open-loop latency run (events/s); comma-separated "
+                                          "for several runs, e.g. 2000,200."),
     latency_seconds: float = typer.Option(20.0, help="Duration of the latency run."),
     runs: str = typer.Option(",".join(BenchConfig.runs), help="Comma-separated subset of runs."),
     out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and the plots go."),
     bootstrap: str = typer.Option(None, help="Use this broker instead of starting a local one."),
+    worker_log_level: str = typer.Option("WARNING", help="Log level of the worker processes (logs stay in "
+                                                          "the run's temporary folder)."),
     soak: bool = typer.Option(False, help="Instead: a long run measuring worker memory (use --events 1000000 "
                                           "--users 100000 --items 50000 for the full soak)."),
 ) -> None:
@@ -547,6 +580,8 @@ def bench_command(
     if soak:
         run_soak(events, users, items, partitions, out_dir, bootstrap)
         return
-    run_bench(BenchConfig(events=events, users=users, items=items, partitions=partitions, rate=rate,
+    run_bench(BenchConfig(events=events, users=users, items=items, partitions=partitions,
+                          rates=tuple(float(r) for r in rate.split(",") if r.strip()),
                           latency_seconds=latency_seconds, out_dir=out_dir, bootstrap=bootstrap,
-                          runs=tuple(r.strip() for r in runs.split(",") if r.strip())))
+                          runs=tuple(r.strip() for r in runs.split(",") if r.strip()),
+                          worker_log_level=worker_log_level.upper()))

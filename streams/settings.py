@@ -64,6 +64,13 @@ class Settings(BaseModel):
     state_cache_keys: int = Field(
         20_000, ge=100, description="State keys cached in memory per partition (the rest stay in RocksDB)."
     )
+    rocksdb_block_cache_mb: int = Field(
+        16, ge=1, description="RocksDB block cache per table partition, MB (Faust's default, 2 GiB each, "
+        "lets a long run's memory grow with the data read back).",
+    )
+    rocksdb_write_buffer_mb: int = Field(
+        8, ge=1, description="RocksDB memtable size per table partition, MB (two at most: one filling, one flushing).",
+    )
     history_len: int = Field(50, ge=1, description="Events kept per user history.")
     neighbours_per_item: int = Field(50, ge=1, description="Co-occurring items kept per item.")
     user_ttl_s: float = Field(30 * 86400, gt=0, description="Seconds of inactivity before user state expires.")

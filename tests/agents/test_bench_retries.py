@@ -43,3 +43,18 @@ def test_committed_retries_a_transient_error(monkeypatch: pytest.MonkeyPatch) ->
     settings = bench.Settings(partitions=2)
     assert bench._committed(settings, "g") == 3 * 2 * len(bench.BEHAVIOUR_TOPICS)
     assert len(calls) == 2
+
+
+def test_latency_runs_preload_the_simulated_follow_graph_and_time_the_behaviour_after_it() -> None:
+    from socialpulse.streams.serde import AvroSerde
+    from socialpulse.streams.settings import Settings
+
+    settings = Settings()
+    workload = bench.make_workload(bench.BenchConfig(events=3_000, users=200, items=100), settings)
+    rows = [r for r in workload.behaviour if r[0] in bench.BEHAVIOUR_TOPICS]
+    serde = AvroSerde.from_settings(settings)
+    graph = bench.graph_prefix(rows, serde)
+    assert 0 < graph < len(rows)
+    assert all(serde.decode(v).type == "follow" for _, _, v in rows[:graph])  # type: ignore[attr-defined]
+    first = serde.decode(rows[graph][2])
+    assert rows[graph][0] != "social" or first.type != "follow"  # type: ignore[attr-defined]
