@@ -145,22 +145,47 @@ def derive_order(old: dict[str, list], new: dict[str, list], changed: Iterable[s
 def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[float, str]]:
     """``sorted(decayed(entries, now_ms, half_life_ms))[:n]``, reading about ``n`` entries instead of all."""
     order = _order(entries, half_life_ms) if n < len(entries) else None
-    if order is None or order.keys is None or now_ms < order.max_ts:
+    future: list[str] = []
+    if order is not None and order.keys is not None and now_ms < order.max_ts:
+        # Read before some entries' last update (topics replayed at different paces): those entries
+        # do not decay yet, so they fall out of the order; the rest still rank by it.
+        future = [k for k, e in entries.items() if e[1] > now_ms]
+    if order is None or order.keys is None or 4 * len(future) > len(entries):
         scored = decayed(entries, now_ms, half_life_ms)
         if n >= len(scored):
             scored.sort()
             return scored
         return heapq.nsmallest(n, scored)
     keys = order.keys
-    m = n
-    cut = keys[n - 1][0] + _MARGIN
-    while m < len(keys) and keys[m][0] <= cut:
-        m += 1
-    picked = [k for _, k in keys[:m]]
+    if future:
+        picked = _past_top(keys, set(future), n) + future
+    else:
+        m = n
+        cut = keys[n - 1][0] + _MARGIN
+        while m < len(keys) and keys[m][0] <= cut:
+            m += 1
+        picked = [k for _, k in keys[:m]]
     scored = [(-w if now_ms <= t else -(w * 2.0 ** (-(now_ms - t) / half_life_ms)), k)
               for k, (w, t) in zip(picked, map(entries.__getitem__, picked), strict=True)]
     scored.sort()
-    return scored[:n] if m > n else scored
+    return scored[:n] if len(scored) > n else scored
+
+
+def _past_top(keys: list[tuple[float, str]], skip: set[str], n: int) -> list[str]:
+    """The first ``n`` keys of the order not in ``skip``, plus those within ``_MARGIN`` of the n-th."""
+    picked: list[str] = []
+    cut = 0.0
+    for neg_log, k in keys:
+        if k in skip:
+            continue
+        if len(picked) < n:
+            picked.append(k)
+            cut = neg_log + _MARGIN
+        elif neg_log <= cut:
+            picked.append(k)
+        else:
+            break
+    return picked
 
 
 def best_first(scores: Mapping[str, float], n: int, positive: bool = False) -> list[tuple[float, str]]:

@@ -40,6 +40,25 @@ def test_reads_before_the_newest_entry_fall_back_to_the_full_sort() -> None:
         assert top_decayed(entries, now, HL, 10) == reference(entries, now, 10)
 
 
+def test_reads_before_some_entries_last_update_match_the_full_sort() -> None:
+    # Topics replayed at different paces: a list is read at an event time before some of its entries.
+    rng = random.Random(11)
+    entries: dict[str, list] = {}
+    now = T0
+    for step in range(2000):
+        now += rng.choice((0, 1, 1000, 3_600_000))
+        old = entries
+        entries = dict(old)
+        changed = [f"i{rng.randrange(150)}" for _ in range(rng.choice((1, 1, 3)))]
+        for k in changed:
+            entries[k] = add_decayed(entries.get(k), float(rng.choice((1, 2, 3))), now, HL)
+        derive_order(old, entries, changed, HL)
+        entries = prune(entries, now, HL, 50)
+        for n in (1, 20, 50):
+            earlier = now - rng.choice((1, 1000, 3_600_000, 86_400_000))
+            assert top_decayed(entries, earlier, HL, n) == reference(entries, earlier, n), step
+
+
 def test_zero_weights_are_not_ordered_by_logarithm() -> None:
     entries = {f"i{k}": [0.0 if k % 3 == 0 else float(k), T0] for k in range(60)}
     assert top_decayed(entries, T0 + 1000, HL, 25) == reference(entries, T0 + 1000, 25)
