@@ -300,6 +300,8 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
             if not batch:
                 deadline = time.monotonic() + linger_s
             batch.append(event)
+        else:
+            forget(stream.app.consumer, msg)
         if batch and len(batch) < max_events and channel.empty() and consumer is not None \
                 and _backlog(consumer, msg):
             phases[name] = (f"linger after {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
@@ -314,6 +316,22 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
                 await manual.ack(done)
             batch = []
         phases[name] = ("next event", time.time())
+
+
+def forget(consumer: Any, message: Any) -> None:
+    """Stop Faust waiting for a dropped event's ack; its offset stays unacked, so it is never committed.
+
+    A rebalance makes Faust wait until every message it handed to a stream has been acked, and a
+    dropped event (the offset guard's) never is. Faust keeps them in a weak set, so they usually
+    vanish, but the last one dropped stays referenced by the stream while the agent waits for the
+    next event, which a paused partition never delivers. The revocation would then wait forever: the
+    worker misses the rebalance and drops out of the group, still holding its partitions paused.
+    That is what one two-worker benchmark showed (a worker idle, outside the group, every partition
+    paused); it was not reproduced since, so this is the likeliest cause rather than a proven one.
+    """
+    unacked = getattr(consumer, "_unacked_messages", None)
+    if unacked is not None:
+        unacked.discard(message)
 
 
 def _backlog(consumer: Any, msg: Any) -> bool:
