@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -81,14 +81,14 @@ _ORDER_CAPACITY = 4096  # rows and lists of 100-200 entries: ~10-20 kB each
 
 
 class _Order:
-    __slots__ = ("entries", "half_life_ms", "keys", "max_ts")
+    __slots__ = ("by_ts", "entries", "half_life_ms", "keys")
 
     def __init__(self, entries: dict[str, list], half_life_ms: int, keys: list[tuple[float, str]] | None,
-                 max_ts: int) -> None:
+                 by_ts: list[tuple[int, str]]) -> None:
         self.entries = entries  # held, so its id is not reused while cached
         self.half_life_ms = half_life_ms
         self.keys = keys  # [(-log-weight, key)] ascending; None when a weight is not positive
-        self.max_ts = max_ts
+        self.by_ts = by_ts  # [(last update, key)] ascending: the entries newer than a read are its tail
 
 
 _orders: dict[int, _Order] = {}
@@ -109,11 +109,12 @@ def _order(entries: dict[str, list], half_life_ms: int) -> _Order:
     found = _orders.get(id(entries))
     if found is not None and found.entries is entries and found.half_life_ms == half_life_ms:
         return found
-    max_ts = max((t for _, t in entries.values()), default=0)
     keys = None
+    by_ts: list[tuple[int, str]] = []
     if all(w > 0 for w, _ in entries.values()):
         keys = sorted([(-_log_weight(e, half_life_ms), k) for k, e in entries.items()])
-    return _cache(_Order(entries, half_life_ms, keys, max_ts))
+        by_ts = sorted([(e[1], k) for k, e in entries.items()])
+    return _cache(_Order(entries, half_life_ms, keys, by_ts))
 
 
 def derive_order(old: dict[str, list], new: dict[str, list], changed: Iterable[str], half_life_ms: int) -> None:
@@ -125,31 +126,34 @@ def derive_order(old: dict[str, list], new: dict[str, list], changed: Iterable[s
     if found is None or found.entries is not old or found.half_life_ms != half_life_ms or found.keys is None:
         return
     keys = found.keys.copy()
-    max_ts = found.max_ts
+    by_ts = found.by_ts.copy()
     for k in set(changed):
         before = old.get(k)
         if before is not None:
             i = bisect_left(keys, (-_log_weight(before, half_life_ms), k))
-            if i == len(keys) or keys[i][1] != k:
+            j = bisect_left(by_ts, (before[1], k))
+            if i == len(keys) or keys[i][1] != k or j == len(by_ts) or by_ts[j][1] != k:
                 return
             del keys[i]
+            del by_ts[j]
         entry = new[k]
         if entry[0] <= 0:
             return
         insort(keys, (-_log_weight(entry, half_life_ms), k))
-        max_ts = max(max_ts, entry[1])
+        insort(by_ts, (entry[1], k))
     del _orders[id(old)]
-    _cache(_Order(new, half_life_ms, keys, max_ts))
+    _cache(_Order(new, half_life_ms, keys, by_ts))
 
 
 def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[float, str]]:
     """``sorted(decayed(entries, now_ms, half_life_ms))[:n]``, reading about ``n`` entries instead of all."""
     order = _order(entries, half_life_ms) if n < len(entries) else None
     future: list[str] = []
-    if order is not None and order.keys is not None and now_ms < order.max_ts:
+    if order is not None and order.by_ts and now_ms < order.by_ts[-1][0]:
         # Read before some entries' last update (topics replayed at different paces): those entries
         # do not decay yet, so they fall out of the order; the rest still rank by it.
-        future = [k for k, e in entries.items() if e[1] > now_ms]
+        by_ts = order.by_ts
+        future = [k for _, k in by_ts[bisect_right(by_ts, now_ms, key=_first):]]
     if order is None or order.keys is None or 4 * len(future) > len(entries):
         scored = decayed(entries, now_ms, half_life_ms)
         if n >= len(scored):
@@ -169,6 +173,10 @@ def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int
               for k, (w, t) in zip(picked, map(entries.__getitem__, picked), strict=True)]
     scored.sort()
     return scored[:n] if len(scored) > n else scored
+
+
+def _first(pair: tuple[int, str]) -> int:
+    return pair[0]
 
 
 def _past_top(keys: list[tuple[float, str]], skip: set[str], n: int) -> list[str]:
@@ -219,5 +227,6 @@ def prune(entries: dict[str, list], now_ms: int, half_life_ms: int, cap: int) ->
     kept = {k: entries[k] for k, _ in top_by_weight(entries, now_ms, half_life_ms, cap)}
     found = _orders.get(id(entries))
     if found is not None and found.entries is entries and found.keys is not None:
-        _cache(_Order(kept, half_life_ms, [x for x in found.keys if x[1] in kept], found.max_ts))
+        _cache(_Order(kept, half_life_ms, [x for x in found.keys if x[1] in kept],
+                      [x for x in found.by_ts if x[1] in kept]))
     return kept
