@@ -130,7 +130,10 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
     def mass(category: str) -> float:
         m = masses.get(category)
         if m is None:
-            m = masses[category] = sum(w for _, w in lists.top(category, lists.n))
+            found = trending.total(lists.store, category, lists.now_ms, cfg)
+            if found is None:  # a list stored before totals were kept: the popularity of its top items
+                found = sum(w for _, w in lists.top(category, lists.n))
+            m = masses[category] = found
         return m
 
     pools: list[tuple[str | None, list[tuple[str, float]]]] = [

@@ -5,17 +5,19 @@ positive interaction adds 1, or its weight when not ``trending_by_count``; half-
 ``t:global`` and ``t:cat:<category>`` = ``{"e": {item: [weight, last_ts]}, "a": {...}}`` copy the item's current
 popularity on each of its events; they hold at most ``2 * trending_k`` entries and prune to the ``trending_k``
 heaviest. An evicted item comes back with its full popularity on its next event, since the value is copied from
-``p:``, not accumulated.
+``p:``, not accumulated. Each list value also keeps ``"m"``: the decayed popularity of every item of its scope,
+evicted ones included (the category's mass that ``taste`` divides by, one read instead of a sum over the list).
 """
 
 from __future__ import annotations
 
-from ._state import APPLIED, Store, add_decayed, copy_value, derive_order, prune, top_by_weight
+from ._state import APPLIED, Store, add_decayed, copy_value, derive_order, prune, top_by_weight, value_at
 from .config import ModelConfig
 from .interactions import Interaction
 
 ITEM = "p:"
 GLOBAL = "t:global"
+TOTAL = "m"  # [decayed popularity of every item of the list's scope, last_ts]: the category's mass
 CATEGORY = "t:cat:"
 
 
@@ -38,7 +40,7 @@ def _popularity(store: Store, it: Interaction, pos: int, w: float, cfg: ModelCon
     return value["t"]
 
 
-def _upsert(store: Store, k: str, it: Interaction, pos: int, entry: list, cfg: ModelConfig) -> bool:
+def _upsert(store: Store, k: str, it: Interaction, pos: int, entry: list, w: float, cfg: ModelConfig) -> bool:
     value = store.get(k)
     if value is None:
         value = {"e": {}, APPLIED: {}}
@@ -50,6 +52,7 @@ def _upsert(store: Store, k: str, it: Interaction, pos: int, entry: list, cfg: M
         value = copy_value(value, "e")
     e = value["e"]
     e[it.item_id] = list(entry)
+    value[TOTAL] = add_decayed(value.get(TOTAL), w, it.ts_ms, cfg.trending_half_life_ms)
     if old is not None:
         derive_order(old, e, (it.item_id,), cfg.trending_half_life_ms)
     if len(e) > 2 * cfg.trending_k:
@@ -68,9 +71,9 @@ def update(store: Store, it: Interaction, cfg: ModelConfig) -> int:
         w = 1.0
     pos = it.pos
     entry = _popularity(store, it, pos, w, cfg)
-    written = int(_upsert(store, GLOBAL, it, pos, entry, cfg))
+    written = int(_upsert(store, GLOBAL, it, pos, entry, w, cfg))
     if it.category:
-        written += _upsert(store, CATEGORY + it.category, it, pos, entry, cfg)
+        written += _upsert(store, CATEGORY + it.category, it, pos, entry, w, cfg)
     return written
 
 
@@ -85,3 +88,10 @@ def trending(store: Store, category: str | None = None, now_ms: int = 0, k: int 
     if value is None:
         return []
     return top_by_weight(value["e"], now_ms, cfg.trending_half_life_ms, min(k, cfg.trending_k))
+
+
+def total(store: Store, category: str | None, now_ms: int, cfg: ModelConfig) -> float | None:
+    """Decayed popularity of every item of the category (global when None), None when not kept."""
+    value = store.get(list_key(category))
+    found = value.get(TOTAL) if value is not None else None
+    return None if found is None else value_at(found, now_ms, cfg.trending_half_life_ms)

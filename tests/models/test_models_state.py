@@ -184,6 +184,18 @@ def test_trending_ties_break_by_item_id_and_lists_are_bounded():
     assert len(store["t:cat:shoes"]["e"]) <= 2 * cfg.trending_k
 
 
+def test_category_total_counts_every_item_even_those_pruned_from_the_list():
+    cfg = ModelConfig(trending_k=3, trending_half_life_ms=HL)
+    store: dict = {}
+    for n in range(10):
+        learn_one(store, it("u", f"x{n}", "view", 0, n + 1, category="shoes"), cfg)
+    learn_one(store, it("u", "x0", "view", 0, 5, category="shoes"), cfg)  # a replay: counted once
+    assert len(store["t:cat:shoes"]["e"]) <= 2 * cfg.trending_k < 10
+    assert trending.total(store, "shoes", 0, cfg) == 10.0
+    assert trending.total(store, None, HL, cfg) == pytest.approx(5.0)  # global, one half-life later
+    assert trending.total(store, "hats", 0, cfg) is None
+
+
 def test_trending_weighs_interactions_unless_by_count():
     cfg = ModelConfig(trending_half_life_ms=HL, trending_by_count=False)
     store: dict = {}
