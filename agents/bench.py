@@ -41,7 +41,7 @@ class BenchConfig:
     users: int = 2_000
     items: int = 1_000
     partitions: int = 4
-    rates: tuple[float, ...] = (2_000.0,)  # offered load of each latency run, events/s
+    rates: tuple[float, ...] = (2_000.0, 200.0)  # offered load of each latency run, events/s
     latency_seconds: float = 20.0
     seed: int = 7
     out_dir: Path = Path("reports")
@@ -490,6 +490,7 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
     create_topics(settings)
     proc = _start("socialpulse.agents.worker", settings, work / "soak.log")
     sampler = None
+    breakdown: list[dict[str, Any]] = []  # the worker's /debug/memory every 30 s
     try:
         _wait_ready(settings, proc)
         sampler = _Sampler([proc.pid])
@@ -503,12 +504,17 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
 
         with Progress(console=console) as progress:
             task = progress.add_task("soak: worker catching up", total=events)
+            next_memory = 0.0
             while time.monotonic() < deadline:
                 done = _committed(settings, settings.app_id)
                 progress.update(task, completed=done)
+                if time.monotonic() >= next_memory:  # which part grows, if memory does
+                    breakdown.append({"events": done, **_memory(settings)})
+                    next_memory = time.monotonic() + 30
                 if _lag_zero(settings):
                     break
                 time.sleep(2)
+            breakdown.append({"events": done, **_memory(settings)})
     finally:
         if sampler:
             sampler.stop_event.set()
@@ -517,17 +523,49 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
             kafka.stop()
     rss = sampler.rss if sampler else []
     half = [r for _, r in rss[len(rss) // 2:]]
-    result = {"events": events, "users": users, "items": items, "peak_rss_mb": max((r for _, r in rss), default=0),
-              "second_half_min_mb": min(half, default=0), "second_half_max_mb": max(half, default=0)}
+    result: dict[str, Any] = {"events": events, "users": users, "items": items,
+                              "peak_rss_mb": max((r for _, r in rss), default=0),
+                              "second_half_min_mb": min(half, default=0), "second_half_max_mb": max(half, default=0)}
     result["second_half_spread"] = (result["second_half_max_mb"] / result["second_half_min_mb"] - 1
                                     if result["second_half_min_mb"] else float("nan"))
+    result["memory_by_part"] = breakdown
     out_dir.mkdir(parents=True, exist_ok=True)
     reports.write_json(result, out_dir / "soak.json")
     _plot_rss(rss, out_dir / "soak-rss.png")
     reports.print_table("soak", ["events", "peak MB", "2nd half min MB", "2nd half max MB", "spread"],
                         [[events, round(result["peak_rss_mb"]), round(result["second_half_min_mb"]),
                           round(result["second_half_max_mb"]), f"{result['second_half_spread']:.1%}"]], console=console)
+    samples = [b for b in breakdown if b.get("rss_mb")]
+    if samples:
+        rows = [[label, *_parts(b).values()] for label, b in (("halfway", samples[len(samples) // 2]),
+                                                             ("end", samples[-1]))]
+        reports.print_table("worker memory by part (GET /debug/memory)", ["when", *_parts(samples[-1])], rows,
+                            console=console)
     return result
+
+
+def _parts(sample: dict[str, Any]) -> dict[str, Any]:
+    """One /debug/memory sample as a table row."""
+    rocks = sample.get("rocksdb", {})
+    cache = sample.get("state_cache", {})
+    return {
+        "events": sample.get("events", 0),
+        "RSS MB": sample.get("rss_mb", 0),
+        "RocksDB MB": round(sum(sum(t.values()) for t in rocks.values()), 1),
+        "cached keys": cache.get("keys", 0),
+        "cached MB (pickled)": cache.get("pickled_mb_estimate", 0),
+        "dedupe ids": sample.get("dedupe_ids", 0),
+    }
+
+
+def _memory(settings: Settings) -> dict[str, Any]:
+    """The worker's ``/debug/memory`` (empty when it does not answer in time)."""
+    import httpx
+
+    try:
+        return dict(httpx.get(f"http://127.0.0.1:{settings.web_port}/debug/memory", timeout=10).json())
+    except (httpx.HTTPError, ValueError):
+        return {}
 
 
 def _lag_zero(settings: Settings) -> bool:
@@ -565,8 +603,8 @@ def bench_command(
     users: int = typer.Option(2_000),
     items: int = typer.Option(1_000),
     partitions: int = typer.Option(4),
-    rate: str = typer.Option("2000", help="Offered load of the open-loop latency run (events/s); comma-separated "
-                                          "for several runs, e.g. 2000,200."),
+    rate: str = typer.Option("2000,200", help="Offered load of each open-loop latency run (events/s), "
+                                              "comma-separated: the target's 2,000 and one a worker keeps up with."),
     latency_seconds: float = typer.Option(20.0, help="Duration of the latency run."),
     runs: str = typer.Option(",".join(BenchConfig.runs), help="Comma-separated subset of runs."),
     out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and the plots go."),

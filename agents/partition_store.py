@@ -141,6 +141,10 @@ class PartitionStore(MutableMapping[str, Any]):
         """This store, iterated over every key of the partition: what a state sweep needs."""
         return _ScanView(self)
 
+    def cached_values(self) -> list[Any]:
+        """The values held in memory (cached reads and unflushed writes; absent keys remembered are not values)."""
+        return [v for v in (*self._clean.values(), *self._dirty.values()) if v is not _DELETED]
+
     @property
     def dirty_keys(self) -> int:
         return len(self._dirty)

@@ -11,6 +11,8 @@ from faust.web import Request, Response, View
 
 from socialpulse.streams.topics import TOPICS, topic_name
 
+from .memory import report as memory_report
+
 
 def _task_chain(task: asyncio.Task[Any]) -> str:
     lines = [repr(task)[:200]]
@@ -84,6 +86,11 @@ def register_views(app: faust.App, engine: Any) -> None:
         partitions = await _partition_states(app, engine)
         return web.text(agents + "\n\n" + partitions + "\n\n"
                         + "\n\n".join(_task_chain(t) for t in asyncio.all_tasks()))
+
+    @app.page("/debug/memory")
+    async def memory(web: View, request: Request) -> Response:
+        """Memory by part: RocksDB's own figures, cached state, dedupe windows, catalogue (memory.py)."""
+        return web.json(memory_report(engine))
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
