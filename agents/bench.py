@@ -550,10 +550,10 @@ def _parts(sample: dict[str, Any]) -> dict[str, Any]:
     cache = sample.get("state_cache", {})
     return {
         "events": sample.get("events", 0),
-        "RSS MB": sample.get("rss_mb", 0),
-        "RocksDB MB": round(sum(sum(t.values()) for t in rocks.values()), 1),
+        "RSS MB": round(sample.get("rss_mb", 0)),
+        "RocksDB MB": round(sum(sum(t.values()) for t in rocks.values())),
         "cached keys": cache.get("keys", 0),
-        "cached MB (pickled)": cache.get("pickled_mb_estimate", 0),
+        "cached MB (pickled)": round(cache.get("pickled_mb_estimate", 0)),
         "dedupe ids": sample.get("dedupe_ids", 0),
     }
 
