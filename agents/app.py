@@ -80,6 +80,7 @@ class Engine:
     guard: OffsetGuard | None = None
     phases: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (what it awaits, since)
     queues: dict[str, Any] = field(default_factory=dict)  # agent -> its stream's channel (for the watchdog)
+    held: dict[str, list[Any]] = field(default_factory=dict)  # agent -> a batch waiting for one more event
     scorers: tuple[Scorer, ...] = ()
     quality: LiveQuality = field(default_factory=LiveQuality)  # live HR/NDCG and drift of the lists sent
     batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
@@ -117,7 +118,7 @@ class Engine:
         """:func:`batches` with this worker's batch size, linger, offset guard and batch-size metric."""
         return batches(stream, self.settings.batch_size, self.guard, self.phases, agent, self.queues,
                        linger_s=self.settings.batch_linger_ms / 1000,
-                       on_batch=lambda n: self.metrics.observe_batch(agent, n))
+                       on_batch=lambda n: self.metrics.observe_batch(agent, n), held=self.held)
 
     def store(self, partition: int) -> PartitionStore:
         store = self.stores.get(partition)
@@ -271,7 +272,8 @@ def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics
 async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | None = None,
                   phases: dict[str, tuple[str, float]] | None = None, name: str = "",
                   queues: dict[str, Any] | None = None, linger_s: float = 0.0,
-                  on_batch: Callable[[int], None] | None = None) -> AsyncIterator[list[Any]]:
+                  on_batch: Callable[[int], None] | None = None,
+                  held: dict[str, list[Any]] | None = None) -> AsyncIterator[list[Any]]:
     """Events in batches: up to ``max_events``, or fewer as soon as no more are waiting.
 
     Used instead of Faust's ``take_events``, which acks a batch even when the body fails and was seen
@@ -282,11 +284,19 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
     to ``linger_s`` in all for the channel to refill. At the tail of the log it is handed over at
     once, so batching adds no latency at low load. With a ``guard``, events out of offset order
     (Faust skipped some) are dropped unacked while the guard re-reads the missing ones.
+
+    A batch can wait for one more event that never comes: a rebalance may clear the channel between
+    the check that it held an event and the stream taking it, and then the revocation waits for the
+    batch's acks while the batch waits for an event. ``held`` shows such a batch to
+    :func:`release_held`, which lets the revocation go on without it; its events are not acked, so
+    the next owner re-reads them, and here a batch from an earlier consumer generation is dropped.
     """
     manual = cast(faust.Stream, stream).noack()
     channel = cast(faust.ChannelT, manual.channel)
-    consumer = stream.app.consumer if linger_s > 0 else None
+    app = stream.app
+    consumer = app.consumer if linger_s > 0 else None
     phases = {} if phases is None else phases
+    held = {} if held is None else held
     if queues is not None:
         queues[name] = channel
     batch: list[Any] = []
@@ -294,6 +304,13 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
     phases[name] = ("next event", time.time())
     async for event in manual.events():
         msg = event.message
+        held.pop(name, None)
+        if batch and _generation(batch[0].message) != getattr(app, "consumer_generation_id", None):
+            log.warning("%s: dropped a batch of %d events held across a rebalance (they are re-read)", name,
+                        len(batch))
+            for stale in batch:
+                forget(app.consumer, stale.message)
+            batch = []
         phases[name] = (f"offset check {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
         accepted = guard is None or await _guarded(guard, msg)
         if accepted:
@@ -301,7 +318,7 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
                 deadline = time.monotonic() + linger_s
             batch.append(event)
         else:
-            forget(stream.app.consumer, msg)
+            forget(app.consumer, msg)
         if batch and len(batch) < max_events and channel.empty() and consumer is not None \
                 and _backlog(consumer, msg):
             phases[name] = (f"linger after {msg.topic}[{msg.partition}]@{msg.offset}", time.time())
@@ -315,7 +332,31 @@ async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | N
             for done in batch:
                 await manual.ack(done)
             batch = []
+        if batch:
+            held[name] = batch
         phases[name] = ("next event", time.time())
+
+
+def _generation(message: Any) -> Any:
+    return getattr(message, "generation_id", None)
+
+
+def release_held(app: Any, held: dict[str, list[Any]]) -> int:
+    """While a rebalance is under way, stop Faust waiting for batches that wait for one more event.
+
+    Returns how many events were released. Only batches waiting at the stream (see :func:`batches`)
+    are here, never one being processed, so nothing released has changed state or sent output.
+    """
+    if app.flow_control.is_active():
+        return 0
+    released = 0
+    for name, batch in list(held.items()):
+        for event in batch:
+            forget(app.consumer, event.message)
+        released += len(batch)
+        log.warning("%s: released %d events held while a rebalance waited for them", name, len(batch))
+        del held[name]
+    return released
 
 
 def forget(consumer: Any, message: Any) -> None:
@@ -445,6 +486,10 @@ def register(app: faust.App, engine: Engine) -> None:
 
     guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
     guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}
+
+    @app.timer(1.0)
+    async def _release_held_batches() -> None:
+        release_held(app, engine.held)
 
     @app.timer(5.0)
     async def _offset_watchdog() -> None:

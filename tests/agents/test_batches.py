@@ -8,7 +8,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from socialpulse.agents.app import batches
+from socialpulse.agents.app import batches, release_held
 
 
 @dataclass(eq=False)  # hashed by identity, like Faust's messages (kept in a weak set)
@@ -16,6 +16,7 @@ class _Message:
     topic: str
     partition: int
     offset: int
+    generation_id: int | None = None
 
 
 @dataclass
@@ -157,3 +158,70 @@ def test_events_the_offset_guard_drops_are_not_waited_for_by_a_rebalance() -> No
     assert out == [0, 2]
     # Faust's rebalance waits until this set holds no message left unacked: the dropped one must not stay.
     assert 1 not in unacked and len(kept) == 3
+
+
+class _Flow:
+    def __init__(self) -> None:
+        self.active = True
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+def test_a_batch_held_across_a_rebalance_is_released_and_then_dropped() -> None:
+    """The channel is cleared between the check that it held an event and the stream taking it."""
+
+    class RebalancingStream(_Stream):
+        def __init__(self) -> None:
+            super().__init__()
+            self.app.flow_control = _Flow()  # type: ignore[attr-defined]
+            self.app.consumer_generation_id = 1  # type: ignore[attr-defined]
+            self.gate = asyncio.Event()
+
+        async def events(self) -> Any:
+            yield await self.channel.get()  # offset 0; offset 1 is still queued
+            while not self.channel.empty():  # the revocation clears the agents' channels...
+                self.channel.get_nowait()
+            self.app.flow_control.active = False  # type: ignore[attr-defined]
+            await self.gate.wait()  # ...and waits for every delivered event to be acked
+            self.app.consumer_generation_id = 2  # type: ignore[attr-defined]
+            self.app.flow_control.active = True  # type: ignore[attr-defined]
+            yield _Event(_Message("clicks", 0, 0, generation_id=2))  # re-read from the committed offset
+
+    async def run() -> tuple[int, set[int], list[list[int]]]:
+        stream = RebalancingStream()
+        for offset in range(2):
+            message = _Message("clicks", 0, offset, generation_id=1)
+            stream.app.consumer._unacked_messages.add(message)
+            await stream.channel.put(_Event(message))
+        held: dict[str, list[Any]] = {}
+        out: list[list[int]] = []
+
+        async def consume() -> None:
+            async for batch in batches(stream, 10, name="clicks", held=held):  # type: ignore[arg-type]
+                out.append([e.message.offset for e in batch])
+                return
+
+        task = asyncio.create_task(consume())
+        while "clicks" not in held:
+            await asyncio.sleep(0)
+        released = release_held(stream.app, held)
+        unacked = {m.offset for m in stream.app.consumer._unacked_messages if m.generation_id == 1}
+        stream.gate.set()
+        await asyncio.wait_for(task, 5)
+        return released, unacked, out
+
+    released, unacked, out = asyncio.run(run())
+    assert released == 1
+    assert 0 not in unacked  # the revocation no longer waits for the held event
+    assert out == [[0]]  # the held batch was dropped unprocessed; offset 0 came again in the new generation
+
+
+def test_release_does_nothing_outside_a_rebalance() -> None:
+    stream = _Stream()
+    stream.app.flow_control = _Flow()  # type: ignore[attr-defined]
+    message = _Message("clicks", 0, 0)
+    stream.app.consumer._unacked_messages.add(message)
+    held = {"clicks": [_Event(message)]}
+    assert release_held(stream.app, held) == 0
+    assert message in stream.app.consumer._unacked_messages and held
