@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 from socialpulse.models import _state
 from socialpulse.models._state import add_decayed, decayed, derive_order, prune, top_decayed
@@ -15,11 +16,12 @@ def reference(entries: dict[str, list], now: int, n: int) -> list[tuple[float, s
     return sorted(decayed(entries, now, HL))[:n]
 
 
-def test_matches_full_sort_through_updates_prunes_and_ties() -> None:
-    rng = random.Random(3)
+def evolving_row(seed: int, steps: int) -> Iterator[tuple[int, dict[str, list], int, random.Random]]:
+    """(step, row, its newest update time, rng) after each of ``steps`` random updates and prunes."""
+    rng = random.Random(seed)
     entries: dict[str, list] = {}
     now = T0
-    for step in range(3000):
+    for step in range(steps):
         now += rng.choice((0, 1, 1000, 3_600_000))
         old = entries
         entries = dict(old)
@@ -29,6 +31,11 @@ def test_matches_full_sort_through_updates_prunes_and_ties() -> None:
             entries[k] = add_decayed(entries.get(k), float(rng.choice((1, 2, 3))), now, HL)
         derive_order(old, entries, changed, HL)
         entries = prune(entries, now, HL, 50)
+        yield step, entries, now, rng
+
+
+def test_matches_full_sort_through_updates_prunes_and_ties() -> None:
+    for step, entries, now, rng in evolving_row(3, 3000):
         for n in (1, 20, 50, 99):
             later = now + rng.choice((0, 5, 86_400_000))
             assert top_decayed(entries, later, HL, n) == reference(entries, later, n), step
@@ -42,18 +49,7 @@ def test_reads_before_the_newest_entry_fall_back_to_the_full_sort() -> None:
 
 def test_reads_before_some_entries_last_update_match_the_full_sort() -> None:
     # Topics replayed at different paces: a list is read at an event time before some of its entries.
-    rng = random.Random(11)
-    entries: dict[str, list] = {}
-    now = T0
-    for step in range(2000):
-        now += rng.choice((0, 1, 1000, 3_600_000))
-        old = entries
-        entries = dict(old)
-        changed = [f"i{rng.randrange(150)}" for _ in range(rng.choice((1, 1, 3)))]
-        for k in changed:
-            entries[k] = add_decayed(entries.get(k), float(rng.choice((1, 2, 3))), now, HL)
-        derive_order(old, entries, changed, HL)
-        entries = prune(entries, now, HL, 50)
+    for step, entries, now, rng in evolving_row(11, 2000):
         for n in (1, 20, 50):
             earlier = now - rng.choice((1, 1000, 3_600_000, 86_400_000))
             assert top_decayed(entries, earlier, HL, n) == reference(entries, earlier, n), step
