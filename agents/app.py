@@ -81,6 +81,7 @@ class Engine:
     phases: dict[str, tuple[str, float]] = field(default_factory=dict)  # agent -> (what it awaits, since)
     queues: dict[str, Any] = field(default_factory=dict)  # agent -> its stream's channel (for the watchdog)
     held: dict[str, list[Any]] = field(default_factory=dict)  # agent -> a batch waiting for one more event
+    background: list[Any] = field(default_factory=list)  # tasks outside Faust's services (kept referenced)
     scorers: tuple[Scorer, ...] = ()
     quality: LiveQuality = field(default_factory=LiveQuality)  # live HR/NDCG and drift of the lists sent
     batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
@@ -359,6 +360,15 @@ def release_held(app: Any, held: dict[str, list[Any]]) -> int:
     return released
 
 
+async def _release_loop(app: Any, held: dict[str, list[Any]]) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        try:
+            release_held(app, held)
+        except Exception:  # diagnostics must not end the loop
+            log.exception("releasing held batches failed")
+
+
 def forget(consumer: Any, message: Any) -> None:
     """Stop Faust waiting for a dropped event's ack; its offset stays unacked, so it is never committed.
 
@@ -487,9 +497,11 @@ def register(app: faust.App, engine: Engine) -> None:
     guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
     guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}
 
-    @app.timer(1.0)
-    async def _release_held_batches() -> None:
-        release_held(app, engine.held)
+    @app.task
+    async def _start_releasing_held_batches() -> None:
+        # A task of our own, not a Faust timer: timers stop before a shutdown waits for acks, and a
+        # held batch would hold the shutdown too (seen: a SIGTERMed worker waiting until SIGKILL).
+        engine.background.append(asyncio.get_running_loop().create_task(_release_loop(app, engine.held)))
 
     @app.timer(5.0)
     async def _offset_watchdog() -> None:
