@@ -45,6 +45,7 @@ from .worker_topics import FANOUT_TOPICS, changelog_topic
 log = logging.getLogger(__name__)
 
 INTERNAL_TOPICS = FANOUT_TOPICS
+OUTPUT_TOPICS = ("recommendations", "marketing-triggers", "conversions")  # co-partitioned with the inputs
 
 
 def model_config(settings: Settings) -> ModelConfig:
@@ -71,6 +72,8 @@ class Engine:
     catalogue: dict[str, ItemInfo] = field(default_factory=dict)
     stores: dict[int, PartitionStore] = field(default_factory=dict)
     emitted: dict[tuple[str, int], RecentIds] = field(default_factory=dict)
+    tail_reads: dict[int, asyncio.Future[None]] = field(default_factory=dict)  # partition -> its outputs' read
+    assignment_generation: int = 0
     outputs: dict[str, Any] = field(default_factory=dict)  # catalogue name -> Faust topic
     state_table: Any = None
     latest_table: Any = None
@@ -164,6 +167,8 @@ class Engine:
             store.discard()
         self.stores.clear()
         self.emitted.clear()
+        self.tail_reads.clear()
+        self.assignment_generation += 1  # a tail read still running belongs to the old assignment
         self.resumed.clear()
         if self.guard is not None:
             self.guard.reset()
@@ -171,12 +176,30 @@ class Engine:
     async def recent_outputs(self, output: str, partition: int) -> RecentIds:
         """Ids already in one partition of an output topic (read once per assignment)."""
         ids = self.emitted.get((output, partition))
-        if ids is None:
-            topic = topic_name(TOPICS[output], self.settings)
-            ids = await read_tail_ids(self.settings.kafka_bootstrap, topic, partition,
-                                      self.settings.dedupe_window, self.serde)
-            self.emitted[(output, partition)] = ids
+        while ids is None:
+            await asyncio.shield(self.read_output_tails(partition))
+            ids = self.emitted.get((output, partition))
         return ids
+
+    def read_output_tails(self, partition: int) -> asyncio.Future[None]:
+        """Read the tail of every output partition ``partition`` writes to, all at once, once per assignment.
+
+        Started when partitions are assigned, so the first events after an assignment do not wait
+        for three reads one after another (they did: a second or more of latency at start-up).
+        """
+        task = self.tail_reads.get(partition)
+        if task is None:
+            task = self.tail_reads[partition] = asyncio.ensure_future(
+                self._read_tails(partition, self.assignment_generation))
+        return task
+
+    async def _read_tails(self, partition: int, generation: int) -> None:
+        found = await asyncio.gather(*(
+            read_tail_ids(self.settings.kafka_bootstrap, topic_name(TOPICS[output], self.settings), partition,
+                          self.settings.dedupe_window, self.serde) for output in OUTPUT_TOPICS))
+        if generation == self.assignment_generation:
+            for output, ids in zip(OUTPUT_TOPICS, found, strict=True):
+                self.emitted.setdefault((output, partition), ids)
 
     async def send_once(self, output: str, partition: int, record: Record, key: str) -> Any | None:
         """Send an output unless the same id is already in its partition (a replay after a crash)."""
@@ -469,8 +492,7 @@ def register(app: faust.App, engine: Engine) -> None:
     engine.state_table = _table(app, "state", settings.partitions, "pickle", settings)
     engine.latest_table = _table(app, "latest-recommendations", settings.partitions, "json", settings)
     out_recs = _topic(app, settings, "recommendations")
-    engine.outputs = {name: _topic(app, settings, name) for name in ("recommendations", "marketing-triggers",
-                                                                     "conversions")}
+    engine.outputs = {name: _topic(app, settings, name) for name in OUTPUT_TOPICS}
     dlq = _topic(app, settings, "dlq")
     internal = {name: _topic(app, settings, name, internal=True) for name in INTERNAL_TOPICS}
     # The state table's changelog partitions follow the input partitions: all co-partitioned.
@@ -493,6 +515,14 @@ def register(app: faust.App, engine: Engine) -> None:
     async def _on_revoked(app_: faust.App, /, *_args: Any, **_kwargs: Any) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
+
+    clicks_topic = topic_name(TOPICS["clicks"], settings)
+
+    @app.on_partitions_assigned.connect
+    async def _on_assigned(app_: faust.App, /, *args: Any, **_kwargs: Any) -> None:
+        for tp in args[0] if args else ():  # the newly assigned partitions
+            if tp.topic == clicks_topic:  # every behaviour topic has the same partitions
+                engine.read_output_tails(tp.partition)
 
     guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
     guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}
