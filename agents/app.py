@@ -37,7 +37,7 @@ from socialpulse.streams.validation import Limits, problem
 from . import pipeline
 from .catalogue import CatalogueReader
 from .emitted import RecentIds, read_tail_ids
-from .offsets import OffsetGuard, committed_or_start, first_offset_at
+from .offsets import OffsetGuard, committed_or_start, committed_or_start_many, first_offset_at
 from .partition_store import PartitionStore, in_event
 from .scoring import build_scorers, declare_models
 from .worker_topics import FANOUT_TOPICS, changelog_topic
@@ -276,7 +276,11 @@ def offset_guard(app: faust.App, settings: Settings, metrics: Metrics) -> Offset
     async def seek(topic: str, partition: int, offset: int) -> None:
         await app.consumer.seek(TP(topic, partition), offset)
 
-    return OffsetGuard(resume_at, first_at, seek, on_rewind=lambda topic, _partition: metrics.offset_rewind(topic))
+    async def resume_many(partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return await asyncio.to_thread(committed_or_start_many, settings.kafka_bootstrap, settings.app_id, partitions)
+
+    return OffsetGuard(resume_at, first_at, seek, on_rewind=lambda topic, _partition: metrics.offset_rewind(topic),
+                       resume_many=resume_many)
 
 
 def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics) -> None:
@@ -516,16 +520,20 @@ def register(app: faust.App, engine: Engine) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
 
+
+    guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
+    guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}
     clicks_topic = topic_name(TOPICS["clicks"], settings)
 
     @app.on_partitions_assigned.connect
     async def _on_assigned(app_: faust.App, /, *args: Any, **_kwargs: Any) -> None:
-        for tp in args[0] if args else ():  # the newly assigned partitions
+        # Start what the first events of each partition need, all at once, before they arrive.
+        assigned = list(args[0]) if args else []  # the newly assigned partitions
+        if engine.guard is not None:
+            engine.guard.prefetch([(tp.topic, tp.partition) for tp in assigned if tp.topic in guarded])
+        for tp in assigned:
             if tp.topic == clicks_topic:  # every behaviour topic has the same partitions
                 engine.read_output_tails(tp.partition)
-
-    guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
-    guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}
 
     @app.task
     async def _start_releasing_held_batches() -> None:

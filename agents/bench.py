@@ -279,7 +279,7 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
     sampler = None
     try:
         _wait_ready(settings, proc)
-        _wait_committed(settings, proc, graph)
+        _wait_drained(settings, proc)
         sampler = _Sampler([proc.pid])
         sampler.start()
         serde = AvroSerde.from_settings(settings)
@@ -340,12 +340,13 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
     return result
 
 
-def _wait_committed(settings: Settings, proc: subprocess.Popen[bytes], total: int, timeout_s: float = 600.0) -> None:
-    """Until the worker's group has committed ``total`` behaviour offsets (a pre-produced backlog is drained)."""
+def _wait_drained(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: float = 600.0) -> None:
+    """Until the worker has committed everything pre-produced, fan-out between its partitions included
+    (a follow graph sends as many messages again to the followees' partitions)."""
     deadline = time.monotonic() + timeout_s
-    while _committed(settings, settings.app_id) < total:
+    while not _lag_zero(settings, internal=True):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker did not drain the {total} pre-produced events")
+            raise RuntimeError("worker did not drain the pre-produced events")
         time.sleep(0.5)
 
 
@@ -568,15 +569,21 @@ def _memory(settings: Settings) -> dict[str, Any]:
         return {}
 
 
-def _lag_zero(settings: Settings) -> bool:
+def _lag_zero(settings: Settings, internal: bool = False) -> bool:
+    """Whether the worker's group has committed every behaviour topic (and, with ``internal``, every
+    fan-out topic between partitions) up to its end."""
     from confluent_kafka import Consumer, TopicPartition
+
+    from socialpulse.agents.worker_topics import FANOUT_TOPICS
 
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id})
     try:
-        tps = [TopicPartition(topic_name(TOPICS[t], settings), p) for t in BEHAVIOUR_TOPICS
-               for p in range(settings.partitions)]
+        names = [topic_name(TOPICS[t], settings) for t in BEHAVIOUR_TOPICS]
+        if internal:
+            names += [settings.topic_prefix + name for name in FANOUT_TOPICS]
+        tps = [TopicPartition(name, p) for name in names for p in range(settings.partitions)]
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
-        return all(committed[(tp.topic, tp.partition)] >= consumer.get_watermark_offsets(tp, timeout=10)[1]
+        return all(max(committed[(tp.topic, tp.partition)], 0) >= consumer.get_watermark_offsets(tp, timeout=10)[1]
                    for tp in tps)
     finally:
         consumer.close()

@@ -17,6 +17,7 @@ class over injected callables, so it is unit-tested without a broker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,8 +46,12 @@ class OffsetGuard:
                  first_at: Callable[[str, int, int], Awaitable[int | None]],
                  seek: Callable[[str, int, int], Awaitable[None]],
                  on_rewind: Callable[[str, int], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 resume_many: Callable[[list[TopicPartition]], Awaitable[dict[TopicPartition, int]]] | None = None,
+                 ) -> None:
         self._resume_at = resume_at
+        self._resume_many = resume_many
+        self._pending: dict[TopicPartition, asyncio.Future[dict[TopicPartition, int]]] = {}
         self._first_at = first_at
         self._seek = seek
         self._on_rewind = on_rewind
@@ -59,14 +64,39 @@ class OffsetGuard:
     def reset(self) -> None:
         """Forget every partition (after a rebalance: positions restart from the committed offsets)."""
         self._expected.clear()
+        self._pending.clear()
         self._rewinding.clear()
         self._last_event.clear()
         self._assigned_at = self._clock()
 
+    def prefetch(self, partitions: list[TopicPartition]) -> None:
+        """Ask where newly assigned partitions resume, all in one request, before their first events.
+
+        Asked one partition at a time on each first event, the answers held the first batches after
+        an assignment for a second or more. A partition whose prefetch fails is asked on its own.
+        """
+        todo = [tp for tp in partitions if tp not in self._expected and tp not in self._pending]
+        if not todo or self._resume_many is None:
+            return
+        task = asyncio.ensure_future(self._resume_many(todo))
+        for tp in todo:
+            self._pending[tp] = task
+
     async def _expected_offset(self, topic: str, partition: int) -> int:
-        expected = self._expected.get((topic, partition))
+        tp = (topic, partition)
+        expected = self._expected.get(tp)
         if expected is None:
-            expected = self._expected[(topic, partition)] = await self._resume_at(topic, partition)
+            found = None
+            task = self._pending.pop(tp, None)
+            if task is not None:
+                try:
+                    found = (await asyncio.shield(task)).get(tp)
+                except Exception:
+                    log.warning("resume offsets of %s[%d] not prefetched; asking again", topic, partition,
+                                exc_info=True)
+            if found is None:
+                found = await self._resume_at(topic, partition)
+            expected = self._expected[tp] = found
         return expected
 
     async def accept(self, topic: str, partition: int, offset: int) -> bool:
@@ -162,6 +192,28 @@ def committed_or_start(bootstrap: str, group: str, topic: str, partition: int, t
             return int(committed.offset)
         low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
         return int(low)
+    finally:
+        consumer.close()
+
+
+def committed_or_start_many(bootstrap: str, group: str, partitions: list[TopicPartition],
+                            timeout_s: float = 15.0) -> dict[TopicPartition, int]:
+    """:func:`committed_or_start` for several partitions with one consumer and one committed-offsets request."""
+    from confluent_kafka import Consumer, KafkaException
+    from confluent_kafka import TopicPartition as KafkaTP
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        found: dict[TopicPartition, int] = {}
+        for tp in consumer.committed([KafkaTP(t, p) for t, p in partitions], timeout=timeout_s):
+            if tp.error is not None:
+                raise KafkaException(tp.error)
+            if tp.offset >= 0:
+                found[(tp.topic, tp.partition)] = int(tp.offset)
+            else:
+                low, _ = consumer.get_watermark_offsets(KafkaTP(tp.topic, tp.partition), timeout=timeout_s)
+                found[(tp.topic, tp.partition)] = int(low)
+        return found
     finally:
         consumer.close()
 

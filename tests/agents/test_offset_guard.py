@@ -183,3 +183,37 @@ def test_reset_starts_again_from_the_committed_offset() -> None:
         return [o for o in range(5, 20) if await guard.accept(TOPIC, 0, o)]
 
     assert run(scenario()) == list(range(5, 20))
+
+
+def test_assigned_partitions_resume_offsets_are_asked_once_for_all() -> None:
+    calls: list[list[tuple[str, int]]] = []
+    single: list[tuple[str, int]] = []
+
+    async def resume_many(partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        calls.append(sorted(partitions))
+        return {tp: 10 * tp[1] for tp in partitions if tp[1] != 2}  # partition 2: no answer
+
+    async def resume_at(topic: str, partition: int) -> int:
+        single.append((topic, partition))
+        return 20
+
+    async def first_at(topic: str, partition: int, offset: int) -> int | None:
+        return offset
+
+    async def seek(topic: str, partition: int, offset: int) -> None:
+        raise AssertionError("no seek expected")
+
+    async def go() -> list[bool]:
+        guard = OffsetGuard(resume_at, first_at, seek, resume_many=resume_many)
+        guard.prefetch([(TOPIC, 0), (TOPIC, 1), (TOPIC, 2)])
+        guard.prefetch([(TOPIC, 1)])  # already on its way: not asked again
+        out = [await guard.accept(TOPIC, 0, 0), await guard.accept(TOPIC, 1, 10), await guard.accept(TOPIC, 1, 11),
+               await guard.accept(TOPIC, 2, 20)]
+        guard.reset()  # a rebalance: the next assignment asks again
+        guard.prefetch([(TOPIC, 0)])
+        out.append(await guard.accept(TOPIC, 0, 0))
+        return out
+
+    assert run(go()) == [True, True, True, True, True]
+    assert calls == [[(TOPIC, 0), (TOPIC, 1), (TOPIC, 2)], [(TOPIC, 0)]]
+    assert single == [(TOPIC, 2)]  # the one the batch request did not answer
