@@ -402,10 +402,8 @@ def forget(consumer: Any, message: Any) -> None:
     A rebalance makes Faust wait until every message it handed to a stream has been acked, and a
     dropped event (the offset guard's) never is. Faust keeps them in a weak set, so they usually
     vanish, but the last one dropped stays referenced by the stream while the agent waits for the
-    next event, which a paused partition never delivers. The revocation would then wait forever: the
-    worker misses the rebalance and drops out of the group, still holding its partitions paused.
-    That is what one two-worker benchmark showed (a worker idle, outside the group, every partition
-    paused); it was not reproduced since, so this is the likeliest cause rather than a proven one.
+    next event, which a paused partition never delivers: the revocation would wait forever, as it
+    did for held batches (:func:`release_held`, the case the two-worker benchmark reproduced).
     """
     unacked = getattr(consumer, "_unacked_messages", None)
     if unacked is not None:
@@ -519,7 +517,6 @@ def register(app: faust.App, engine: Engine) -> None:
     async def _on_revoked(app_: faust.App, /, *_args: Any, **_kwargs: Any) -> None:
         # Unflushed state of a batch the rebalance interrupted is dropped; its events are re-read.
         engine.reset_stores()
-
 
     guarded = {topic_name(TOPICS[name], settings): name for name in (*handlers, "items")}
     guarded |= {settings.topic_prefix + name: name for name in INTERNAL_TOPICS}

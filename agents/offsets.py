@@ -180,25 +180,15 @@ def committed_or_start(bootstrap: str, group: str, topic: str, partition: int, t
 
     Blocking (confluent-kafka); call it in a thread. Raises when the broker does not answer in time.
     """
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    # Never subscribes, so it never joins the group: it only reads the group's offsets.
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        [committed] = consumer.committed([TopicPartition(topic, partition)], timeout=timeout_s)
-        if committed.error is not None:
-            raise KafkaException(committed.error)
-        if committed.offset >= 0:
-            return int(committed.offset)
-        low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
-        return int(low)
-    finally:
-        consumer.close()
+    return committed_or_start_many(bootstrap, group, [(topic, partition)], timeout_s)[(topic, partition)]
 
 
 def committed_or_start_many(bootstrap: str, group: str, partitions: list[TopicPartition],
                             timeout_s: float = 15.0) -> dict[TopicPartition, int]:
-    """:func:`committed_or_start` for several partitions with one consumer and one committed-offsets request."""
+    """:func:`committed_or_start` for several partitions with one consumer and one committed-offsets request.
+
+    Never subscribes, so it never joins the group: it only reads the group's offsets.
+    """
     from confluent_kafka import Consumer, KafkaException
     from confluent_kafka import TopicPartition as KafkaTP
 
