@@ -285,6 +285,7 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
         _wait_drained(settings, proc)
         sampler = _Sampler([proc.pid])
         sampler.start()
+        gc_before = gc_pauses(settings)
         serde = AvroSerde.from_settings(settings)
         rows = behaviour[graph:graph + int(rate * seconds)]
         sent_at: dict[str, float] = {}
@@ -325,6 +326,8 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
                 latencies.append(produced_ms - sent_at[trigger])
                 out_times.append(produced_ms / 1000 - wall0)
         consumer.close()
+        gc_window = {gen: (n - gc_before.get(gen, (0, 0.0))[0], total - gc_before.get(gen, (0, 0.0))[1])
+                     for gen, (n, total) in gc_pauses(settings).items()}
     finally:
         if sampler:
             sampler.stop_event.set()
@@ -336,10 +339,34 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
     result = RunResult(f"latency @ {rate:.0f} ev/s offered", len(rows), seconds, offered,
                        sum(sampler.cpu) / len(sampler.cpu) if sampler and sampler.cpu else 0.0,
                        max((r for _, r in sampler.rss), default=0.0) if sampler else 0.0,
-                       {**pct, "recommendations": len(latencies), "max": float(lat.max()) if lat.size else 0.0})
+                       {**pct, "recommendations": len(latencies), "max": float(lat.max()) if lat.size else 0.0,
+                        **{f"gc{gen}_pauses": n for gen, (n, _) in gc_window.items()},
+                        **{f"gc{gen}_ms": round(total * 1000, 1) for gen, (_, total) in gc_window.items()}})
     result.extra["_latencies"] = latencies
     result.extra["_out_times"] = out_times
     return result
+
+
+def gc_pauses(settings: Settings) -> dict[str, tuple[int, float]]:
+    """The worker's garbage-collector pauses so far, by generation: (count, total seconds)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        body = httpx.get(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).text
+    except httpx.HTTPError:  # metrics off or the worker gone: the run's figures stand without these
+        return {}
+    found: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(body):
+        if family.name != "socialpulse_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            slot = found.setdefault(sample.labels["generation"], [0.0, 0.0])
+            if sample.name.endswith("_count"):
+                slot[0] = sample.value
+            elif sample.name.endswith("_sum"):
+                slot[1] = sample.value
+    return {gen: (int(n), total) for gen, (n, total) in sorted(found.items())}
 
 
 def _wait_drained(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: float = 600.0) -> None:
@@ -454,6 +481,11 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
     throughput = [r for r in results if not r.name.startswith("latency")]
     if throughput:
         _bar_chart(throughput, out / "bench-throughput-runs.png")
+    for r in latencies:
+        pauses = [f"gen{gen} {r.extra[f'gc{gen}_pauses']} ({r.extra[f'gc{gen}_ms']:.0f} ms)" for gen in "012"
+                  if f"gc{gen}_pauses" in r.extra]
+        if pauses:
+            console.print(f"garbage-collector pauses in the worker during {r.name}: {', '.join(pauses)}")
     console.print(f"results: {out / 'bench.json'}; plots in {out}/")
     del by_name
 

@@ -6,6 +6,7 @@ import logging
 import shutil
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -47,6 +48,7 @@ def run_worker(settings: Settings) -> None:
     ensure_worker_topics(settings)  # before Faust subscribes, or it may not read them for minutes
     app = create_app(settings)
     drop_tables_after_crash(settings.data_dir, Path(app.conf.tabledir))
+    _tune_gc(app, settings)
     from socialpulse.streams.logging_setup import configure_logging
 
     handler = configure_logging(settings)  # plain or JSON lines (SOCIALPULSE_LOG_JSON), one handler for all
@@ -67,6 +69,24 @@ def run_worker(settings: Settings) -> None:
         if exc.code in (0, None):
             (settings.data_dir / CLEAN_MARKER).write_text("stopped cleanly\n")
         raise
+
+
+def _tune_gc(app: Any, settings: Settings) -> None:
+    """Rarer full collections, timed pauses, and start-up's objects frozen (see gc_policy.py)."""
+    from . import gc_policy
+
+    engine = app.socialpulse
+    gc_policy.apply(settings.gc_thresholds, engine.metrics)
+    if not settings.gc_freeze:
+        return
+    gc_policy.freeze("start-up")
+    reader = engine.catalogue_reader
+
+    @app.task
+    async def _freeze_catalogue() -> None:
+        if reader is not None:
+            await reader.caught_up.wait()
+            gc_policy.freeze("loading the catalogue")
 
 
 def worker_command(

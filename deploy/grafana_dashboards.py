@@ -152,6 +152,14 @@ PIPELINE = Dashboard(
             unit="s",
         ),
         _p(
+            "Garbage-collector pauses",
+            (_quantile(0.99, "socialpulse_gc_pause_seconds", "generation"), "p99 gen {{generation}}"),
+            (f"sum by (generation) (rate(socialpulse_gc_pause_seconds_sum[{W}]))", "share of time gen {{generation}}"),
+            unit="s",
+            description="A worker stops while Python collects; full (gen 2) pauses grow with the live heap "
+            "(SOCIALPULSE_GC_THRESHOLDS, SOCIALPULSE_GC_FREEZE).",
+        ),
+        _p(
             "Share of events over the 50 ms SLO",
             (
                 f'1 - sum(rate({E2E}_bucket{{le="0.05"}}[{W}])) / sum(rate({E2E}_count[{W}]))',

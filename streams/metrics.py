@@ -92,6 +92,7 @@ UNITLESS: dict[str, str] = {
 # Seconds. 0.05 is the end-to-end SLO and must stay a bucket boundary for the burn-rate alert.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 END_TO_END_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+GC_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 QUEUE_WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 # What a state sweep removes: user profiles, item statistics, marketing keys.
@@ -160,6 +161,7 @@ _METRIC_ATTRS = (
     "conversions",
     "uplift",
     "worker",
+    "gc_pause",
 )
 
 
@@ -306,6 +308,13 @@ class Metrics:
         self.uplift = Gauge(
             p + "uplift_ratio", "Conversion rate of treated over holdout users.", ["campaign"], registry=r
         )
+        self.gc_pause = Histogram(
+            p + "gc_pause_seconds",
+            "Pauses of Python's cyclic garbage collector in the worker, by generation (2 = full).",
+            ["generation"],
+            buckets=GC_PAUSE_BUCKETS,
+            registry=r,
+        )
         self.worker = Info(p + "worker", "Worker build information.", registry=r)
         self.worker.info({"version": version})
 
@@ -389,6 +398,10 @@ class Metrics:
             yield
         finally:
             self.processing_latency.labels(self._agent(agent)).observe(time.perf_counter() - start)
+
+    def observe_gc_pause(self, generation: int, seconds: float) -> None:
+        if self.enabled:
+            self.gc_pause.labels(_enum_label(str(generation), ("0", "1", "2"))).observe(seconds)
 
     def observe_end_to_end(self, seconds: float) -> None:
         if self.enabled:

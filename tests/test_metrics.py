@@ -42,6 +42,7 @@ def _exercise(m: Metrics) -> None:
     m.set_model_version("deep", "v1")
     m.conversion("none", "recommendation")
     m.set_uplift("price_drop", 1.1)
+    m.observe_gc_pause(2, 0.12)
 
 
 @pytest.fixture
@@ -103,6 +104,7 @@ def test_expected_metrics_exist(metrics: Metrics) -> None:
         "socialpulse_conversions_total",
         "socialpulse_uplift_ratio",
         "socialpulse_worker_info",
+        "socialpulse_gc_pause_seconds_bucket",
     ]:
         assert expected in names, expected
 

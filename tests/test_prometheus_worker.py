@@ -188,6 +188,8 @@ def test_latency_histograms_filled(run: Run) -> None:
     agents = {r["metric"]["agent"] for r in run.prom.query("socialpulse_processing_latency_seconds_count > 0")}
     assert {"clicks", "purchases"} <= agents, agents
     assert _scalar(run.prom, "sum(socialpulse_recommendations_total)") > 0
+    # The worker times its garbage-collector pauses (gc_policy.py): young collections happen in any run.
+    assert _scalar(run.prom, 'socialpulse_gc_pause_seconds_count{generation="0"}') > 0
 
 
 def test_every_dashboard_expr_evaluates(run: Run) -> None:
