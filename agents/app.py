@@ -145,7 +145,12 @@ class Engine:
         if store.sweep_tick is None or due:
             store.sweep_tick = tick
         if due:
-            sweep(store, store.high_ms, self.cfg, self.metrics)
+            forgotten = sweep(store, store.high_ms, self.cfg, self.metrics)
+            if forgotten and self.latest_table is not None:
+                with in_event(store.event):  # the tombstones go to this partition's changelog
+                    for user in forgotten:
+                        if user in self.latest_table:
+                            del self.latest_table[user]
 
     def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:
         """Called when a model fails for one event: count it, log where, and let the list fall back."""
@@ -283,18 +288,24 @@ def offset_guard(app: faust.App, settings: Settings, metrics: Metrics) -> Offset
                        resume_many=resume_many)
 
 
-def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics) -> None:
-    """Expire idle users and light items, enforce the key caps, expire marketing state (a full scan)."""
+def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics) -> tuple[str, ...]:
+    """Expire idle users and light items, enforce the key caps, expire marketing state (a full scan).
+
+    Returns the users whose recent recommendations went: their entry in the latest-recommendations
+    table goes too, so that table is bounded by the same TTL and cap as the users.
+    """
     started = time.perf_counter()
     view = store.scan_view()
     removed = learn.sweep(view, now_ms, cfg)
     marketing_keys = marketing.expire(view, now_ms, pipeline.MARKETING)
     metrics.swept("user", removed.users_removed)
+    metrics.swept("user_keys", removed.user_keys_removed)
     metrics.swept("item", removed.items_removed)
     metrics.swept("marketing", marketing_keys)
-    log.info("swept partition %d at event time %d in %.3f s: %d users, %d items, %d marketing keys removed",
-             store.partition, now_ms, time.perf_counter() - started, removed.users_removed, removed.items_removed,
-             marketing_keys)
+    log.info("swept partition %d at event time %d in %.3f s: %d users (%d other user keys), %d items, "
+             "%d marketing keys removed", store.partition, now_ms, time.perf_counter() - started,
+             removed.users_removed, removed.user_keys_removed, removed.items_removed, marketing_keys)
+    return removed.forgotten
 
 
 async def batches(stream: faust.StreamT, max_events: int, guard: OffsetGuard | None = None,

@@ -65,7 +65,7 @@ class Outputs:
 
 
 # A user's last few recommendations, kept for purchase attribution (key ``rr:<user>``).
-RECENT_RECS = "rr:"
+RECENT_RECS = user_state.RECENT_RECS
 RECENT_RECS_KEPT = 5
 MARKETING = marketing.MarketingConfig()
 

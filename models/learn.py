@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from . import cooccurrence, trending, user_cf, user_state
+from . import cooccurrence, social, trending, user_cf, user_state
 from ._state import Store, value_at
 from .config import ModelConfig
 from .interactions import Interaction
@@ -28,6 +30,8 @@ def learn_one(store: Store, it: Interaction, cfg: ModelConfig) -> int:
 class SweepStats:
     users_removed: int
     items_removed: int
+    user_keys_removed: int = 0  # recent recommendations, followers, influence (expire_user_keys)
+    forgotten: tuple[str, ...] = ()  # users whose recent recommendations went: their served list can go too
 
 
 _ITEM_PREFIXES = (cooccurrence.MASS, trending.ITEM, cooccurrence.ROW, user_cf.INDEX)
@@ -62,8 +66,53 @@ def expire_items(store: Store, now_ms: int, cfg: ModelConfig) -> list[str]:
     return sorted(drop)
 
 
+# A user's keys beside the profile, and how each tells its last update.
+_USER_KEYS: dict[str, Callable[[Any], int]] = {
+    user_state.RECENT_RECS: lambda v: max((r[2] for r in v), default=-1),
+    social.FOLLOWERS: lambda v: max(v["f"].values(), default=-1),
+    social.INFLUENCE: lambda v: v.get("ts", -1),
+}
+
+
+def expire_user_keys(store: Store, now_ms: int, cfg: ModelConfig) -> tuple[int, list[str]]:
+    """Drop a user's recent recommendations, follower list and influence once they outlive the user.
+
+    Recent recommendations go with the profile. Followers and influence are written by other users'
+    events, so a user who never acts (only followed, say) has them without a profile: those go when
+    their own last update is older than ``user_ttl_ms``. Beyond ``max_users_tracked`` keys of a kind,
+    the least recently updated go too. Returns (keys removed, users whose recent recommendations went).
+    """
+    profiles = set()
+    found: dict[str, list[str]] = {prefix: [] for prefix in _USER_KEYS}
+    for k in store:
+        if k.startswith(user_state.PREFIX):
+            profiles.add(k[len(user_state.PREFIX):])
+        else:
+            for prefix in _USER_KEYS:
+                if k.startswith(prefix):
+                    found[prefix].append(k)
+                    break
+    cutoff = now_ms - cfg.user_ttl_ms
+    removed = 0
+    forgotten: list[str] = []
+    for prefix, keys in found.items():
+        last_update = _USER_KEYS[prefix]
+        ages = sorted((last_update(store[k]), k) for k in keys)
+        drop = {k for t, k in ages
+                if k[len(prefix):] not in profiles and (prefix == user_state.RECENT_RECS or t < cutoff)}
+        kept = [k for _, k in ages if k not in drop]
+        drop.update(kept[: max(0, len(kept) - cfg.max_users_tracked)])
+        for k in sorted(drop):
+            del store[k]
+            if prefix == user_state.RECENT_RECS:
+                forgotten.append(k[len(prefix):])
+        removed += len(drop)
+    return removed, forgotten
+
+
 def sweep(store: Store, now_ms: int, cfg: ModelConfig) -> SweepStats:
-    """``expire_users`` then ``expire_items``: what keeps the number of keys within the config caps."""
+    """``expire_users``, ``expire_user_keys``, ``expire_items``: what keeps the key count within the caps."""
     users = user_state.expire_users(store, now_ms, cfg)
+    user_keys, forgotten = expire_user_keys(store, now_ms, cfg)
     items = expire_items(store, now_ms, cfg)
-    return SweepStats(len(users), len(items))
+    return SweepStats(len(users), len(items), user_keys, tuple(forgotten))

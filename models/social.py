@@ -64,35 +64,36 @@ def followers(store: Store, user: str) -> list[str]:
     return sorted(value["f"]) if value else []
 
 
-def _count(store: Store, user: str, field: str, source: str, offset: int) -> bool:
+def _count(store: Store, user: str, field: str, source: str, offset: int, ts: int) -> bool:
     k = INFLUENCE + user
     value = store.get(k)
     pos = position(offset)
     if value is None:
-        value = {"shares": 0, "clicks": 0, "purchases": 0, APPLIED: {}}
+        value = {"shares": 0, "clicks": 0, "purchases": 0, "ts": ts, APPLIED: {}}
     elif already_applied(value, source, pos):
         return False
     else:
         value = copy_value(value)
     value[field] += 1
+    value["ts"] = max(value.get("ts", ts), ts)  # last update: how the sweep ages it (learn.py)
     mark_applied(value, source, pos)
     store[k] = value
     return True
 
 
 def record_share(store: Store, user: str, ts: int, source: str, offset: int) -> bool:
-    """Count one share by ``user``; ``ts`` is accepted for a uniform signature."""
-    return _count(store, user, "shares", source, offset)
+    """Count one share by ``user`` at event time ``ts``."""
+    return _count(store, user, "shares", source, offset, ts)
 
 
 def record_share_click(store: Store, user: str, ts: int, source: str, offset: int) -> bool:
     """Count one click that came through a share by ``user`` (``ClickSource.shared_by``)."""
-    return _count(store, user, "clicks", source, offset)
+    return _count(store, user, "clicks", source, offset, ts)
 
 
 def record_share_purchase(store: Store, user: str, ts: int, source: str, offset: int) -> bool:
     """Count one purchase attributed to a share by ``user`` (see ``user_state.referrer``)."""
-    return _count(store, user, "purchases", source, offset)
+    return _count(store, user, "purchases", source, offset, ts)
 
 
 def influence(store: Store, user: str) -> float:

@@ -24,6 +24,9 @@ from .config import ModelConfig
 from .interactions import Interaction, position
 
 PREFIX = "u:"
+# A user's last few recommendations ``[[id, [[item, source], ...], event_ts], ...]``: purchase attribution
+# and live quality read them (written by the engine, expired with the profile by ``learn.sweep``).
+RECENT_RECS = "rr:"
 
 SCORES = "v"  # item_scores of the history, maintained on write so readers need not recompute it
 SEEN = "sn"  # items acted on, longer than the history: recommendations leave them out

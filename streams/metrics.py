@@ -95,8 +95,9 @@ END_TO_END_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5
 GC_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 QUEUE_WAIT_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
-# What a state sweep removes: user profiles, item statistics, marketing keys.
-SWEPT_KINDS: tuple[str, ...] = ("user", "item", "marketing")
+# What a state sweep removes: user profiles, a user's other keys (recent recommendations, followers,
+# influence), item statistics, marketing keys.
+SWEPT_KINDS: tuple[str, ...] = ("user", "user_keys", "item", "marketing")
 
 _SAFE = re.compile(r"[^a-zA-Z0-9_.\-]")
 

@@ -37,15 +37,20 @@ def test_idle_users_are_swept_by_event_time(kafka, tmp_path: Path) -> None:
         worker.wait_ready()
         produce(settings, [click(1, "old", "i0", 1), click(2, "new", "i1", 2), click(3, "new", "i0", 9)])
         wait_drained(settings, extra_topics=internal_topics(settings))
-        assert {"0|u:old", "0|u:new"} <= set(table_state(settings))  # same 10 s: no sweep yet
+        assert {"0|u:old", "0|u:new", "0|rr:old"} <= set(table_state(settings))  # same 10 s: no sweep yet
+        assert httpx.get(f"{worker.url}/users/old/recommendations", timeout=10).status_code == 200
         # A new 10 s interval: swept before this click is applied, when 'old' is idle 64 s and 'new' 56 s.
         produce(settings, [click(4, "new", "i2", 65)])
         wait_drained(settings, extra_topics=internal_topics(settings))
         state = table_state(settings)
         assert "0|u:old" not in state and "0|u:new" in state
+        # The user's other keys and served list go with the profile: nothing per user outlives the TTL.
+        assert "0|rr:old" not in state and "0|rr:new" in state
+        assert httpx.get(f"{worker.url}/users/old/recommendations", timeout=10).status_code == 404
+        assert httpx.get(f"{worker.url}/users/new/recommendations", timeout=10).status_code == 200
         metrics = httpx.get(f"{worker.url}/metrics", timeout=10).text
         swept = {s.labels["kind"]: s.value for fam in text_string_to_metric_families(metrics)
                  for s in fam.samples if s.name == "socialpulse_state_swept_total"}
-        assert swept == {"user": 1.0}
+        assert swept == {"user": 1.0, "user_keys": 1.0}
     finally:
         worker.stop()

@@ -37,3 +37,32 @@ def test_memory_is_bounded_by_caps_not_traffic():
         elif k.startswith("iu:"):
             assert len(v["u"]) <= 2 * cfg.users_per_item
         assert len(v["a"]) <= 1
+
+
+def test_a_users_other_keys_go_with_the_user():
+    """Recent recommendations go with the profile; followers and influence, written by other users'
+    events, go once their own last update is older than the TTL when their user has no profile."""
+    cfg = ModelConfig(user_ttl_ms=1_000, max_users_tracked=100)
+    store: dict = {}
+    learn_one(store, Interaction("alice", "i1", "view", 4_900, "clicks", 1), cfg)  # a live profile
+    store |= {
+        "rr:alice": [["rec:e1", [["i2", "item_cf"]], 4_900]],
+        "rr:bob": [["rec:e0", [["i2", "item_cf"]], 4_950]],  # no profile (expired): goes, however recent
+        "fo:alice": {"f": {"x": 10}, "a": {}},  # old edges, but alice is live
+        "fo:carol": {"f": {"x": 10, "y": 4_500}, "a": {}},  # only followed, recently
+        "fo:dave": {"f": {"x": 10}, "a": {}},
+        "inf:erin": {"shares": 1, "clicks": 0, "purchases": 0, "ts": 10, "a": {}},
+        "inf:frank": {"shares": 1, "clicks": 2, "purchases": 0, "ts": 4_800, "a": {}},
+        "inf:gus": {"shares": 1, "clicks": 0, "purchases": 0, "a": {}},  # stored before "ts" was kept
+    }
+    stats = sweep(store, 5_000, cfg)
+    assert stats.user_keys_removed == 4 and stats.forgotten == ("bob",)
+    assert {k for k in store if k.split(":")[0] in ("rr", "fo", "inf")} == {
+        "rr:alice", "fo:alice", "fo:carol", "inf:frank"}
+
+
+def test_a_users_other_keys_are_capped():
+    cfg = ModelConfig(user_ttl_ms=10**9, max_users_tracked=2)
+    store = {f"fo:u{n}": {"f": {"x": 100 + n}, "a": {}} for n in range(4)}
+    assert sweep(store, 1_000, cfg).user_keys_removed == 2
+    assert sorted(store) == ["fo:u2", "fo:u3"]  # the least recently updated went
