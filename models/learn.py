@@ -97,11 +97,15 @@ def expire_user_keys(store: Store, now_ms: int, cfg: ModelConfig) -> tuple[int, 
     forgotten: list[str] = []
     for prefix, keys in found.items():
         last_update = _USER_KEYS[prefix]
-        ages = sorted((last_update(store[k]), k) for k in keys)
-        drop = {k for t, k in ages
-                if k[len(prefix):] not in profiles and (prefix == user_state.RECENT_RECS or t < cutoff)}
-        kept = [k for _, k in ages if k not in drop]
-        drop.update(kept[: max(0, len(kept) - cfg.max_users_tracked)])
+        # Values are read only where needed (a sweep may cover most of a partition's users).
+        orphans = [k for k in keys if k[len(prefix):] not in profiles]
+        if prefix == user_state.RECENT_RECS:
+            drop = set(orphans)
+        else:
+            drop = {k for k in orphans if last_update(store[k]) < cutoff}
+        over = len(keys) - len(drop) - cfg.max_users_tracked
+        if over > 0:
+            drop.update(k for _, k in sorted((last_update(store[k]), k) for k in keys if k not in drop)[:over])
         for k in sorted(drop):
             del store[k]
             if prefix == user_state.RECENT_RECS:
