@@ -302,6 +302,7 @@ def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics
     metrics.swept("user_keys", removed.user_keys_removed)
     metrics.swept("item", removed.items_removed)
     metrics.swept("marketing", marketing_keys)
+    metrics.observe_sweep(time.perf_counter() - started)
     log.info("swept partition %d at event time %d in %.3f s: %d users (%d other user keys), %d items, "
              "%d marketing keys removed", store.partition, now_ms, time.perf_counter() - started,
              removed.users_removed, removed.user_keys_removed, removed.items_removed, marketing_keys)

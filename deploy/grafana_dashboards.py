@@ -152,6 +152,13 @@ PIPELINE = Dashboard(
             unit="s",
         ),
         _p(
+            "State sweeps",
+            (_quantile(0.99, "socialpulse_sweep_duration_seconds"), "p99 sweep duration"),
+            (f"sum by (kind) (rate(socialpulse_state_swept_total[{W}]))", "{{kind}} removed / s"),
+            description="Each partition is swept once per SOCIALPULSE_SWEEP_INTERVAL_S of event time: a full "
+            "scan that expires idle users and light items; the partition waits for it.",
+        ),
+        _p(
             "Garbage-collector pauses",
             (_quantile(0.99, "socialpulse_gc_pause_seconds", "generation"), "p99 gen {{generation}}"),
             (f"sum by (generation) (rate(socialpulse_gc_pause_seconds_sum[{W}]))", "share of time gen {{generation}}"),

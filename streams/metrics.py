@@ -163,6 +163,7 @@ _METRIC_ATTRS = (
     "uplift",
     "worker",
     "gc_pause",
+    "sweep_duration",
 )
 
 
@@ -231,6 +232,12 @@ class Metrics:
             p + "state_swept",
             "What state sweeps removed (expired or over a cap): user profiles, items, marketing keys.",
             ["kind"],
+            registry=r,
+        )
+        self.sweep_duration = Histogram(
+            p + "sweep_duration_seconds",
+            "Wall time of one partition's state sweep (a full scan; the partition waits for it).",
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.processing_latency = Histogram(
@@ -384,6 +391,10 @@ class Metrics:
     def swept(self, kind: str, n: int) -> None:
         if self.enabled and n:
             self.state_swept.labels(_enum_label(kind, SWEPT_KINDS)).inc(n)
+
+    def observe_sweep(self, seconds: float) -> None:
+        if self.enabled:
+            self.sweep_duration.observe(seconds)
 
     def observe_processing(self, agent: str, seconds: float) -> None:
         if self.enabled:

@@ -133,6 +133,8 @@ def _record_some(m: Metrics) -> None:
         m.drift_alert("river")
         m.observe_gc_pause(0, 0.002)
         m.observe_gc_pause(2, 0.08)
+        m.observe_sweep(0.3)
+        m.swept("user", 3)
     m.set_consumer_lag("interactions", 0, 42)
     m.set_consumer_lag("interactions", 1, 7)
     m.set_table_entries("user_history", 1000)

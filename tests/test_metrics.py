@@ -43,6 +43,7 @@ def _exercise(m: Metrics) -> None:
     m.conversion("none", "recommendation")
     m.set_uplift("price_drop", 1.1)
     m.observe_gc_pause(2, 0.12)
+    m.observe_sweep(0.4)
 
 
 @pytest.fixture
@@ -105,6 +106,7 @@ def test_expected_metrics_exist(metrics: Metrics) -> None:
         "socialpulse_uplift_ratio",
         "socialpulse_worker_info",
         "socialpulse_gc_pause_seconds_bucket",
+        "socialpulse_sweep_duration_seconds_bucket",
     ]:
         assert expected in names, expected
 

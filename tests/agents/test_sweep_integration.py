@@ -52,5 +52,8 @@ def test_idle_users_are_swept_by_event_time(kafka, tmp_path: Path) -> None:
         swept = {s.labels["kind"]: s.value for fam in text_string_to_metric_families(metrics)
                  for s in fam.samples if s.name == "socialpulse_state_swept_total"}
         assert swept == {"user": 1.0, "user_keys": 1.0}
+        sweeps = [s.value for fam in text_string_to_metric_families(metrics) for s in fam.samples
+                  if s.name == "socialpulse_sweep_duration_seconds_count"]
+        assert sweeps == [1.0]  # one partition, one interval crossed: one timed sweep
     finally:
         worker.stop()
