@@ -149,8 +149,7 @@ class Engine:
             if forgotten and self.latest_table is not None:
                 with in_event(store.event):  # the tombstones go to this partition's changelog
                     for user in forgotten:
-                        if user in self.latest_table:
-                            del self.latest_table[user]
+                        self.latest_table.pop(user, None)
 
     def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:
         """Called when a model fails for one event: count it, log where, and let the list fall back."""
@@ -302,9 +301,10 @@ def sweep(store: PartitionStore, now_ms: int, cfg: ModelConfig, metrics: Metrics
     metrics.swept("user_keys", removed.user_keys_removed)
     metrics.swept("item", removed.items_removed)
     metrics.swept("marketing", marketing_keys)
-    metrics.observe_sweep(time.perf_counter() - started)
+    took = time.perf_counter() - started
+    metrics.observe_sweep(took)
     log.info("swept partition %d at event time %d in %.3f s: %d users (%d other user keys), %d items, "
-             "%d marketing keys removed", store.partition, now_ms, time.perf_counter() - started,
+             "%d marketing keys removed", store.partition, now_ms, took,
              removed.users_removed, removed.user_keys_removed, removed.items_removed, marketing_keys)
     return removed.forgotten
 

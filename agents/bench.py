@@ -326,8 +326,9 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
                 latencies.append(produced_ms - sent_at[trigger])
                 out_times.append(produced_ms / 1000 - wall0)
         consumer.close()
-        gc_window = {gen: (n - gc_before.get(gen, (0, 0.0))[0], total - gc_before.get(gen, (0, 0.0))[1])
-                     for gen, (n, total) in gc_pauses(settings).items()}
+        gc_after = gc_pauses(settings)
+        gc_window = {gen: (n - gc_before.get(gen, (0, 0))[0], total - gc_before.get(gen, (0, 0.0))[1])
+                     for gen, (n, total) in gc_after.items()}
     finally:
         if sampler:
             sampler.stop_event.set()

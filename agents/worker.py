@@ -48,11 +48,11 @@ def run_worker(settings: Settings) -> None:
     ensure_worker_topics(settings)  # before Faust subscribes, or it may not read them for minutes
     app = create_app(settings)
     drop_tables_after_crash(settings.data_dir, Path(app.conf.tabledir))
-    _tune_gc(app, settings)
     from socialpulse.streams.logging_setup import configure_logging
 
     handler = configure_logging(settings)  # plain or JSON lines (SOCIALPULSE_LOG_JSON), one handler for all
     app.conf.loghandlers = [handler]
+    _tune_gc(app, settings)  # after logging is set up, so the freeze's log line is not lost
     # Without a logging_config, mode adds its own console handler beside ours: every line twice.
     only_ours = {"version": 1, "disable_existing_loggers": False,
                  "root": {"level": settings.log_level.upper(), "handlers": []}}

@@ -59,7 +59,7 @@ class Settings(BaseModel):
     gc_thresholds: str = Field(
         "2000,10,100", pattern=r"^\d+,\d+,\d+$",
         description="Python's cyclic collector thresholds (gen0,gen1,gen2). Python's own 700,10,10 ran a "
-        "full collection every few seconds, each pausing the worker 50-190 ms.",
+        "full collection every few seconds, each pausing the worker 45-190 ms.",
     )
     gc_freeze: bool = Field(
         True, description="Exempt objects alive once start-up is done (modules, the catalogue) from the "
