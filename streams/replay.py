@@ -1,7 +1,8 @@
 """Public datasets (and your own logs) replayed as the event contract.
 
 Every loader yields an :class:`Item` for each item first (category from the dataset where it
-has one, else ``unknown``; price 0 where the data has none), then the behaviour in timestamp
+has one, else none: an empty ``category_path``, so the engine neither caps nor groups
+uncategorised items as if they shared one category; price 0 where the data has none), then the behaviour in timestamp
 order. Datasets without timestamps get synthetic ones (one second apart, or round-robin over
 users by sequence position, from :data:`SYNTHETIC_START_MS`). Data are read in place from
 ``../shared/datasets``; nothing is copied into the repository. Start with :data:`LOADERS`.
@@ -39,7 +40,7 @@ from socialpulse.schemas.records import (
 __all__ = ["LOADERS", "FieldMapping", "default_datasets_dir", "fetch_movielens", "load", "load_mapped"]
 
 SYNTHETIC_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-UNKNOWN = "unknown"
+UNKNOWN = ""  # no category: a shared placeholder would cap every list at max_per_category items
 _DAY_MS = 86_400_000
 _REPLAY = ClickSource(channel="replay")
 
@@ -53,7 +54,7 @@ def _item(item_id: str, ts: int, category: str = UNKNOWN, title: str = "", tags:
     return Item(
         item_id=item_id,
         title=title or item_id,
-        category_path=(category or UNKNOWN,),
+        category_path=(category,) if category else (),
         price=0,
         in_stock=True,
         timestamp=ts,
@@ -164,7 +165,7 @@ def load_s3rec(path: Path, limit: int | None = None) -> Iterator[Record]:
         yield Item(
             item_id=item_id,
             title=f"{path.stem} item {item_id}",
-            category_path=tuple(attrs) or (UNKNOWN,),
+            category_path=tuple(attrs),
             price=0,
             in_stock=True,
             timestamp=SYNTHETIC_START_MS,
@@ -359,7 +360,7 @@ def _timestamp(value: Any, unit: str) -> int:
 
 
 def load_mapped(path: Path, mapping: FieldMapping, limit: int | None = None) -> Iterator[Record]:
-    """Your own log through ``mapping``: Items first (category column or 'unknown', last price seen), then events."""
+    """Your own log through ``mapping``: Items first (category column or none, last price seen), then events."""
     fmt = mapping.format or ("jsonl" if path.suffix in (".jsonl", ".json", ".ndjson") else "csv")
     col = mapping.columns
 
@@ -409,7 +410,7 @@ def load_mapped(path: Path, mapping: FieldMapping, limit: int | None = None) -> 
         events.append((ts, n, rec))
     first = min((e[0] for e in events), default=SYNTHETIC_START_MS)
     for item, category in categories.items():
-        yield Item(item, item, (category,), prices.get(item, 0), True, first)
+        yield Item(item, item, (category,) if category else (), prices.get(item, 0), True, first)
     yield from _sorted(events)
 
 

@@ -5,6 +5,10 @@ Seconds instead of minutes, so model changes can be tried quickly; the e2e test 
 interleaves the input topics differently from run to run, here they keep the simulator's order).
 
     .venv/bin/python tests/offline_eval.py [--seed 11] [--partitions 2] [--shuffle 0]
+    .venv/bin/python tests/offline_eval.py --dataset taobao --limit 60000   # a real dataset instead
+
+``--dataset`` replays one of ``socialpulse replay``'s datasets (``../shared/datasets`` or
+``SOCIALPULSE_DATASETS_DIR``) through the same functions, so a change can be checked on real traffic too.
 
 ``--shuffle N`` delays each non-click record by up to N positions, a rough stand-in for topic interleaving.
 """
@@ -25,6 +29,7 @@ from socialpulse.agents import pipeline
 from socialpulse.models.config import ModelConfig
 from socialpulse.models.interactions import ItemInfo
 from socialpulse.schemas import Click, Item, Purchase, Recommendation, Review, Social
+from socialpulse.streams import replay
 from socialpulse.streams.evaluate import evaluate_records
 from socialpulse.streams.simulator import SimConfig, generate
 
@@ -84,9 +89,10 @@ def run_pipeline(records: list, partitions: int, cfg: ModelConfig) -> list[Recom
 
 
 def evaluate(sim: SimConfig = CONFIG, partitions: int = 2, cfg: ModelConfig | None = None,
-             shuffle: int = 0) -> dict[str, dict[str, float]]:
+             shuffle: int = 0, records: list | None = None) -> dict[str, dict[str, float]]:
+    """Prequential HR/NDCG@10 of the engine and the baselines; ``records`` instead of the simulator's."""
     cfg = cfg or ModelConfig(debounce_ms=0)
-    records = list(generate(sim))
+    records = list(generate(sim)) if records is None else records
     recs = run_pipeline(shuffled(records, shuffle, sim.seed), partitions, cfg)
     return evaluate_records(records, recs, k=10, exclude_seen=True).report()
 
@@ -111,6 +117,8 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--shuffle", type=int, default=0)
     parser.add_argument("--events", type=int, default=CONFIG.events)
+    parser.add_argument("--dataset", choices=sorted(replay.LOADERS), help="a real dataset instead of the simulator")
+    parser.add_argument("--limit", type=int, default=60_000, help="records read from --dataset")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="ModelConfig overrides; source weights as weight.<source>=<w>")
     args = parser.parse_args()
@@ -119,7 +127,8 @@ def main() -> None:
                     seed=args.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory():
-        results = evaluate(sim, args.partitions, cfg, shuffle=args.shuffle)
+        records = list(replay.load(args.dataset, limit=args.limit)) if args.dataset else None
+        results = evaluate(sim, args.partitions, cfg, shuffle=args.shuffle, records=records)
     pop = results["popularity"]
     for name, m in results.items():
         print(f"{name:24s} lists={int(m['lists']):5d} HR@10={m['hr']:.3f} ({m['hr'] / pop['hr']:.2f}x) "

@@ -11,6 +11,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from socialpulse.agents import pipeline
+from socialpulse.models.config import ModelConfig
 from socialpulse.schemas import registry
 from socialpulse.schemas.records import Click, Item, Purchase, Record, Review, Social
 from socialpulse.streams.replay import FieldMapping, default_datasets_dir, load, load_mapped, load_movielens
@@ -49,6 +51,24 @@ def test_diginetica() -> None:
     records = list(load("diginetica", datasets_dir=DATASETS))
     assert check_stream(records) == {"Item": 7139, "Click": 12391}
     assert len({r.session_id for r in records if isinstance(r, Click)}) == 2986
+    # The sample has no categories: its items are uncategorised, not all in one placeholder category.
+    assert all(r.category == "" for r in records if isinstance(r, Item))
+
+
+def test_uncategorised_replay_fills_whole_lists() -> None:
+    """With a shared placeholder category the diversity cap cut every list to max_per_category items."""
+    cfg = ModelConfig(debounce_ms=0)
+    store: dict = {}
+    catalogue = {}
+    sizes = []
+    for offset, r in enumerate(load("diginetica", datasets_dir=DATASETS)):
+        if isinstance(r, Item):
+            catalogue[r.item_id] = pipeline.item_info(r)
+        elif isinstance(r, Click) and offset < 10_000:
+            sizes += [len(rec.items) for rec in pipeline.on_click(store, catalogue, r, offset, r.timestamp,
+                                                                  cfg).recommendations]
+    assert len(sizes) > 1000 and max(sizes) == cfg.k > cfg.max_per_category
+    assert sum(n == cfg.k for n in sizes) > len(sizes) / 2
 
 
 @pytest.mark.parametrize(
@@ -60,7 +80,7 @@ def test_s3rec_sequences(name: str, users: int, items: int, interactions: int) -
     assert check_stream(records, stride=97) == {"Item": items, "Click": interactions}
     assert len({r.user_id for r in records if isinstance(r, Click)}) == users
     # item2attributes gives categories
-    assert all(isinstance(r, Item) and r.category_path != ("unknown",) for r in records[:items])
+    assert all(isinstance(r, Item) and r.category_path for r in records[:items])
 
 
 def test_s3rec_keeps_each_users_order() -> None:
@@ -134,7 +154,7 @@ def test_mapped_csv_with_toml(tmp_path: Path) -> None:
     check_stream(records)
     items = {r.item_id: r for r in records if isinstance(r, Item)}
     assert items["x"].category_path == ("shoes",) and items["x"].price == 1999
-    assert items["y"].category_path == ("unknown",)
+    assert items["y"].category_path == ()  # no category column value: uncategorised
     assert [type(r).__name__ for r in records[2:]] == ["Click", "Click", "Purchase"]
     third = records[2]
     assert isinstance(third, Click) and third.user_id == "b"
