@@ -23,14 +23,14 @@ import faust
 from faust.types import TP
 
 from socialpulse.models import learn, marketing
-from socialpulse.models.config import ModelConfig
+from socialpulse.models.config import ModelConfig, parse_source_weights
 from socialpulse.models.interactions import ItemInfo
 from socialpulse.models.live_quality import LiveQuality
 from socialpulse.models.ranking import Scorer
 from socialpulse.schemas import DeadLetter, Item, Record
 from socialpulse.streams.metrics import Metrics
 from socialpulse.streams.serde import AvroSerde, DecodeError
-from socialpulse.streams.settings import Settings
+from socialpulse.streams.settings import Settings, SettingsError
 from socialpulse.streams.topics import TOPICS, topic_name
 from socialpulse.streams.validation import Limits, problem
 
@@ -57,7 +57,16 @@ def model_config(settings: Settings) -> ModelConfig:
         k=settings.rec_k,
         max_per_category=settings.rec_max_per_category,
         debounce_ms=settings.rec_debounce_ms,
+        source_weights=source_weights(settings),
     )
+
+
+def source_weights(settings: Settings) -> dict[str, float]:
+    """``SOCIALPULSE_REC_SOURCE_WEIGHTS`` over the defaults; a bad value is a :class:`SettingsError`."""
+    try:
+        return parse_source_weights(settings.rec_source_weights)
+    except ValueError as exc:
+        raise SettingsError(f"SOCIALPULSE_REC_SOURCE_WEIGHTS: {exc}") from None
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from socialpulse.streams.settings import Settings
+from socialpulse.streams.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,14 @@ def worker_command(
     data_dir: str = typer.Option(None, help="Override SOCIALPULSE_DATA_DIR."),
 ) -> None:
     """Run a stream-processing worker (scale out: more partitions, more worker processes)."""
-    settings = Settings.from_env()
+    from .app import model_config
+
+    try:
+        settings = Settings.from_env()
+        model_config(settings)  # model settings are checked here, not deep inside the app's start
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     overrides: dict[str, object] = {}
     if web_port is not None:
         overrides["web_port"] = web_port

@@ -6,6 +6,7 @@ Every cap bounds a stored value or the number of keys (see README.md, "Bounds").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 _DAY_MS = 86_400_000
@@ -35,6 +36,27 @@ DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
     "trending": 0.1,  # what a user without history gets
     "popular": 0.01,  # fill: a tenth of trending, as before
 }
+
+
+def parse_source_weights(text: str) -> dict[str, float]:
+    """``"item_cf=0.5,taste=1"``: the default source weights with those replaced (empty: the defaults).
+
+    Raises ``ValueError`` for an unknown source or a weight that is not a finite number >= 0.
+    """
+    weights = dict(DEFAULT_SOURCE_WEIGHTS)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in DEFAULT_SOURCE_WEIGHTS:
+            raise ValueError(f"{part!r}: expected <source>=<weight>, sources: {', '.join(DEFAULT_SOURCE_WEIGHTS)}")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"{part!r}: the weight must be a number >= 0")
+        weights[name] = weight
+    return weights
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,13 @@ class Settings(BaseModel):
     rec_k: int = Field(10, ge=1, description="Items per recommendation.")
     rec_max_per_category: int = Field(3, ge=1, description="Diversity cap: items per category in one list.")
     rec_debounce_ms: int = Field(200, ge=0, description="Min milliseconds between recommendations per user.")
+    rec_source_weights: str = Field(
+        "",
+        pattern=r"^[a-z_]+=[0-9.eE+-]+(,[a-z_]+=[0-9.eE+-]+)*$|^$",
+        description="Candidate-source weights to override, e.g. 'item_cf=0.5,taste=0.6' (sources: taste, social, "
+        "item_cf, user_cf, content, trending, popular); the rest keep their defaults. The defaults were tuned "
+        "on simulated traffic: check a shop's own log with tests/offline_eval.py --set weight.<source>=<w>.",
+    )
     scorers: str = Field(
         "",
         pattern=r"^[a-z0-9_]*(,[a-z0-9_]+)*$",
