@@ -1,9 +1,9 @@
 """Public datasets (and your own logs) replayed as the event contract.
 
 Every loader yields an :class:`Item` for each item first (category from the dataset where it
-has one, else none: an empty ``category_path``, so the engine neither caps nor groups
-uncategorised items as if they shared one category; price 0 where the data has none), then the behaviour in timestamp
-order. Datasets without timestamps get synthetic ones (one second apart, or round-robin over
+has one, else an empty ``category_path``, so the engine neither caps nor groups uncategorised
+items as if they shared one category; price 0 where the data has none), then the behaviour in
+timestamp order. Datasets without timestamps get synthetic ones (one second apart, or round-robin over
 users by sequence position, from :data:`SYNTHETIC_START_MS`). Data are read in place from
 ``../shared/datasets``; nothing is copied into the repository. Start with :data:`LOADERS`.
 """
@@ -40,7 +40,7 @@ from socialpulse.schemas.records import (
 __all__ = ["LOADERS", "FieldMapping", "default_datasets_dir", "fetch_movielens", "load", "load_mapped"]
 
 SYNTHETIC_START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
-UNKNOWN = ""  # no category: a shared placeholder would cap every list at max_per_category items
+UNCATEGORISED = ""  # no category: a shared placeholder would cap every list at max_per_category items
 _DAY_MS = 86_400_000
 _REPLAY = ClickSource(channel="replay")
 
@@ -50,7 +50,7 @@ def default_datasets_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
 
-def _item(item_id: str, ts: int, category: str = UNKNOWN, title: str = "", tags: Iterable[str] = ()) -> Item:
+def _item(item_id: str, ts: int, category: str = UNCATEGORISED, title: str = "", tags: Iterable[str] = ()) -> Item:
     return Item(
         item_id=item_id,
         title=title or item_id,
@@ -135,7 +135,7 @@ def load_diginetica(path: Path, limit: int | None = None) -> Iterator[Record]:
             ts = int(day.timestamp() * 1000) + int(row["timeframe"])
             session = row["session_id"]
             user = row["user_id"] if row["user_id"] not in ("", "NA") else f"anon-{session}"
-            items.setdefault(row["item_id"], UNKNOWN)
+            items.setdefault(row["item_id"], UNCATEGORISED)
             events.append((ts, n, _view(f"diginetica-{n}", user, row["item_id"], ts, f"diginetica-{session}")))
     first = min((e[0] for e in events), default=SYNTHETIC_START_MS)
     yield from _catalogue(items, first)
@@ -228,7 +228,7 @@ def load_lastfm(path: Path, limit: int | None = None) -> Iterator[Record]:
         artists.update(dict.fromkeys(seq))
     for artist in artists:
         tags = [t for t, _ in counts[artist].most_common(5)] if artist in counts else []
-        yield _item(artist, SYNTHETIC_START_MS, tags[0] if tags else UNKNOWN, names.get(artist, ""), tags)
+        yield _item(artist, SYNTHETIC_START_MS, tags[0] if tags else UNCATEGORISED, names.get(artist, ""), tags)
     for n, row in enumerate(_read_tsv(path / "user_friends.dat", limit)):
         yield Social(f"lastfm-f{n}", "follow", row["userID"], SYNTHETIC_START_MS, target_user_id=row["friendID"])
     for n, (ts, user, artist) in enumerate(_round_robin(plays, SYNTHETIC_START_MS + 1000)):
@@ -246,7 +246,7 @@ def load_epinions(path: Path, limit: int | None = None) -> Iterator[Record]:
             cat_names[key] = name
     categories: dict[str, str] = {}
     for row in _read_csv(path / "ratings.csv", limit):
-        categories.setdefault(row["item_id"], cat_names.get(row["category_id"], UNKNOWN))
+        categories.setdefault(row["item_id"], cat_names.get(row["category_id"], UNCATEGORISED))
     yield from _catalogue(categories, SYNTHETIC_START_MS)
     for n, row in enumerate(_read_csv(path / "trust.csv", limit)):
         truster, trustee = row["truster_id"], row["trustee_id"]
@@ -279,7 +279,7 @@ def load_movielens(path: Path, limit: int | None = None) -> Iterator[Record]:
                 break
             row = dict(zip(header, values, strict=True))
             user, item, ts = row["user_id"], row["item_id"], int(float(row["timestamp"])) * 1000
-            items.setdefault(item, UNKNOWN)
+            items.setdefault(item, UNCATEGORISED)
             events.append((ts, 2 * n, _view(f"ml100k-{n}-view", user, item, ts, _day_session("ml100k", user, ts))))
             stars = round(float(row["rating"]))
             events.append((ts, 2 * n + 1, Review(f"ml100k-{n}", user, item, stars, "", "other", ts)))
@@ -389,7 +389,7 @@ def load_mapped(path: Path, mapping: FieldMapping, limit: int | None = None) -> 
         ts = _timestamp(get(row, "timestamp"), mapping.timestamp_unit)
         category = get(row, "category")
         if category is not None or item not in categories:
-            categories[item] = str(category) if category is not None else categories.get(item, UNKNOWN)
+            categories[item] = str(category) if category is not None else categories.get(item, UNCATEGORISED)
         price = get(row, "price")
         if price is not None:
             prices[item] = round(float(price))
