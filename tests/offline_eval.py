@@ -26,7 +26,7 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from socialpulse.agents import pipeline
-from socialpulse.models.config import ModelConfig
+from socialpulse.models.config import ModelConfig, parse_source_weights
 from socialpulse.models.interactions import ItemInfo
 from socialpulse.schemas import Click, Item, Purchase, Recommendation, Review, Social
 from socialpulse.streams import replay
@@ -100,15 +100,15 @@ def evaluate(sim: SimConfig = CONFIG, partitions: int = 2, cfg: ModelConfig | No
 def model_config(overrides: list[str]) -> ModelConfig:
     """``ModelConfig(debounce_ms=0)`` with ``name=value`` fields and ``weight.<source>=<w>`` source weights."""
     fields: dict[str, Any] = {"debounce_ms": 0}
-    weights = dict(ModelConfig().source_weights)
+    weights: list[str] = []  # parsed as SOCIALPULSE_REC_SOURCE_WEIGHTS is: an unknown source is an error
     for text in overrides:
         name, value = text.split("=", 1)
         if name.startswith("weight."):
-            weights[name[len("weight."):]] = float(value)
+            weights.append(f"{name[len('weight.'):]}={value}")
         else:
             default = getattr(ModelConfig(), name)
             fields[name] = type(default)(value)
-    return ModelConfig(source_weights=weights, **fields)
+    return ModelConfig(source_weights=parse_source_weights(",".join(weights)), **fields)
 
 
 def main() -> None:
