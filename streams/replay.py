@@ -50,12 +50,13 @@ def default_datasets_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
 
-def _item(item_id: str, ts: int, category: str = UNCATEGORISED, title: str = "", tags: Iterable[str] = ()) -> Item:
+def _item(item_id: str, ts: int, category: str = UNCATEGORISED, title: str = "", tags: Iterable[str] = (),
+          price: int = 0) -> Item:
     return Item(
         item_id=item_id,
         title=title or item_id,
         category_path=(category,) if category else (),
-        price=0,
+        price=price,
         in_stock=True,
         timestamp=ts,
         tags=tuple(tags),
@@ -410,7 +411,7 @@ def load_mapped(path: Path, mapping: FieldMapping, limit: int | None = None) -> 
         events.append((ts, n, rec))
     first = min((e[0] for e in events), default=SYNTHETIC_START_MS)
     for item, category in categories.items():
-        yield Item(item, item, (category,) if category else (), prices.get(item, 0), True, first)
+        yield _item(item, first, category, price=prices.get(item, 0))
     yield from _sorted(events)
 
 
