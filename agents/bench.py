@@ -351,22 +351,18 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
 def gc_pauses(settings: Settings) -> dict[str, tuple[int, float]]:
     """The worker's garbage-collector pauses so far, by generation: (count, total seconds)."""
     import httpx
-    from prometheus_client.parser import text_string_to_metric_families
+
+    from .demo import parse_metrics
 
     try:
         body = httpx.get(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5).text
     except httpx.HTTPError:  # metrics off or the worker gone: the run's figures stand without these
         return {}
     found: dict[str, list[float]] = {}
-    for family in text_string_to_metric_families(body):
-        if family.name != "socialpulse_gc_pause_seconds":
-            continue
-        for sample in family.samples:
-            slot = found.setdefault(sample.labels["generation"], [0.0, 0.0])
-            if sample.name.endswith("_count"):
-                slot[0] = sample.value
-            elif sample.name.endswith("_sum"):
-                slot[1] = sample.value
+    fields = {"socialpulse_gc_pause_seconds_count": 0, "socialpulse_gc_pause_seconds_sum": 1}
+    for (name, labels), value in parse_metrics(body).items():
+        if name in fields:
+            found.setdefault(dict(labels)["generation"], [0.0, 0.0])[fields[name]] = value
     return {gen: (int(n), total) for gen, (n, total) in sorted(found.items())}
 
 
