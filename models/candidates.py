@@ -4,7 +4,8 @@ Sources: ``item_cf`` (cosine neighbours of the user's recent items), ``user_cf``
 ``social`` (the user's social feed), ``trending`` (the user's categories, then global), ``content`` (same
 category or shared tags as a recent item, drawn from that category's trending pool) and ``popular`` (in-stock
 catalogue items, only when the others find fewer than ``k``). Each source's scores are divided by its best
-score and multiplied by ``cfg.source_weights[source]``, so scores are comparable across sources.
+score and multiplied by ``cfg.source_weights[source]``, so scores are comparable across sources; a source
+whose weight is 0 is not computed at all.
 """
 
 from __future__ import annotations
@@ -239,18 +240,22 @@ def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms:
                 break
     found: _Scored = []
     lists = _Trending(store, now_ms, cfg)
+    on = {source for source, weight in cfg.source_weights.items() if weight > 0}  # weight 0 turns a source off
     if seeds:
-        found += _item_cf(store, catalogue, seeds, seen, now_ms, cfg)
-        found += _normalise("user_cf", dict(user_cf.candidates(store, user, now_ms, cfg, scores)),
-                            lambda _: "people with similar taste liked this", cfg)
-        found += _content(lists, catalogue, seeds, seen, cfg)
-    if seeds:
-        found += _taste(lists, catalogue, hist, seen, cfg)
-    if prof:
+        if "item_cf" in on:
+            found += _item_cf(store, catalogue, seeds, seen, now_ms, cfg)
+        if "user_cf" in on:
+            found += _normalise("user_cf", dict(user_cf.candidates(store, user, now_ms, cfg, scores)),
+                                lambda _: "people with similar taste liked this", cfg)
+        if "content" in on:
+            found += _content(lists, catalogue, seeds, seen, cfg)
+        if "taste" in on:
+            found += _taste(lists, catalogue, hist, seen, cfg)
+    if prof and "social" in on:
         found += _social(prof, seen, cfg)
-    cats = _categories(catalogue, [x for x, _ in seeds])
-    found += _trending(lists, cats, seen, cfg)
-    if len({c[1] for c in found}) < cfg.k:
+    if "trending" in on:
+        found += _trending(lists, _categories(catalogue, [x for x, _ in seeds]), seen, cfg)
+    if "popular" in on and len({c[1] for c in found}) < cfg.k:
         found += _popular(catalogue, seen, cfg)
     found.sort()
     return [Candidate(i, source, -s, e) for s, i, source, e in found]

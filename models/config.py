@@ -41,7 +41,8 @@ DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
 def parse_source_weights(text: str) -> dict[str, float]:
     """``"item_cf=0.5,taste=1"``: the default source weights with those replaced (empty: the defaults).
 
-    Raises ``ValueError`` for an unknown source or a weight that is not a finite number >= 0.
+    A weight of 0 turns a source off. Raises ``ValueError`` for an unknown source, a weight that is not a
+    finite number >= 0, or both ``trending`` and ``popular`` off (a user without history would get nothing).
     """
     weights = dict(DEFAULT_SOURCE_WEIGHTS)
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -56,6 +57,8 @@ def parse_source_weights(text: str) -> dict[str, float]:
         if not math.isfinite(weight) or weight < 0:
             raise ValueError(f"{part!r}: the weight must be a number >= 0")
         weights[name] = weight
+    if weights["trending"] <= 0 and weights["popular"] <= 0:
+        raise ValueError("trending or popular needs a weight > 0: they are all a user without history gets")
     return weights
 
 

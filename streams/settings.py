@@ -98,7 +98,8 @@ class Settings(BaseModel):
         "",
         pattern=r"^[a-z_]+=[0-9.eE+-]+(,[a-z_]+=[0-9.eE+-]+)*$|^$",
         description="Candidate-source weights to override, e.g. 'item_cf=0.5,taste=0.6' (sources: taste, social, "
-        "item_cf, user_cf, content, trending, popular); the rest keep their defaults. The defaults were tuned "
+        "item_cf, user_cf, content, trending, popular); the rest keep their defaults, and 0 turns a source off "
+        "(trending and popular cannot both be off). The defaults were tuned "
         "on simulated traffic: check a shop's own log with tests/offline_eval.py --set weight.<source>=<w>.",
     )
     scorers: str = Field(

@@ -13,6 +13,7 @@ import pytest
 from socialpulse.agents import pipeline
 from socialpulse.agents.app import model_config
 from socialpulse.agents.scoring import engine_version
+from socialpulse.models import candidates
 from socialpulse.models.config import DEFAULT_SOURCE_WEIGHTS, parse_source_weights
 from socialpulse.schemas import Click, Item, Purchase, Review, Social
 from socialpulse.streams.settings import Settings, SettingsError
@@ -73,3 +74,21 @@ def test_weights_change_which_sources_fill_the_lists() -> None:
     assert default["taste"] > default["item_cf"]
     assert item_cf_first["taste"] == 0
     assert item_cf_first["item_cf"] > 2 * default["item_cf"]
+
+
+def test_parse_refuses_turning_off_what_cold_start_users_get() -> None:
+    assert parse_source_weights("trending=0")["popular"] > 0  # popular alone still fills a new user's list
+    with pytest.raises(ValueError, match="without history"):
+        parse_source_weights("trending=0,popular=0")
+
+
+def test_a_source_at_weight_zero_is_not_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a source at weight 0 was computed")
+
+    monkeypatch.setattr(candidates, "_item_cf", refuse)
+    monkeypatch.setattr(candidates, "_content", refuse)
+    monkeypatch.setattr(candidates.user_cf, "candidates", refuse)
+    sources = _top_sources("item_cf=0,content=0,user_cf=0")
+    assert sources["taste"] > 0
+    assert not {"item_cf", "content", "user_cf"} & set(sources)
