@@ -89,10 +89,10 @@ class ModelConfig:
     debounce_ms: int = 2_000  # minimum event time between two recommendations for one user
     # Work per request: each bound below caps what one generate() call reads or keeps.
     similar_users: int = 20  # neighbours used by user-CF
-    cf_candidate_users: int = 25  # users whose profiles user-CF reads per request (most shared items first)
-    seed_items: int = 10  # most recent distinct items that seed item-CF, content and category candidates
+    cf_candidate_users: int = 12  # users whose profiles user-CF reads per request (most shared items first)
+    seed_items: int = 5  # most recent distinct items that seed item-CF, content and category candidates
     item_cf_neighbours: int = 20  # heaviest co-occurrence neighbours read per seed (<= neighbours_per_item)
-    content_pool: int = 50  # most popular items of a seed's category that content candidates score
+    content_pool: int = 30  # most popular items of a seed's category that content candidates score
     candidates_per_source: int = 20  # kept per source before merging (ranking keeps k of their union)
     taste_categories: int = 5  # the user's categories whose trending lists feed the taste source
     taste_alpha: float = 1.0  # pseudo-count of history entries per category (taste.py)
