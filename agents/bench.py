@@ -13,6 +13,7 @@ machine; absolute numbers are not. Rows:
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ class BenchConfig:
     bootstrap: str | None = None  # None: start a local broker for the run
     runs: tuple[str, ...] = ("raw", "forward", "pipeline", "pipeline_nometrics", "pipeline_x2", "latency")
     worker_log_level: str = "WARNING"  # of the worker processes (their logs are kept in the run's folder)
+    capacity_p99_ms: float = 50.0  # the "capacity" run: highest offered load whose p99 stays under this
+    capacity_range: tuple[float, float] = (100.0, 2_000.0)  # events/s searched by the "capacity" run
+    capacity_probes: int = 5  # latency runs after the two ends (each narrows the range by half, log scale)
 
 
 @dataclass
@@ -302,7 +306,8 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
             producer.produce(topic_name(TOPICS[short], settings), key=key, value=value, timestamp=now_ms)
             producer.poll(0)
         producer.flush(60)
-        offered = len(rows) / (time.monotonic() - t0)
+        sent_s = time.monotonic() - t0  # shorter than ``seconds`` when the workload runs out first
+        offered = len(rows) / sent_s
         # Read every recommendation produced for these events.
         name = topic_name(TOPICS["recommendations"], settings)
         consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"lat-{uuid.uuid4().hex}",
@@ -337,7 +342,7 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
 
     lat = np.asarray(latencies, dtype=float)
     pct = {f"p{q}": float(np.percentile(lat, q)) if lat.size else float("nan") for q in (50, 95, 99)}
-    result = RunResult(f"latency @ {rate:.0f} ev/s offered", len(rows), seconds, offered,
+    result = RunResult(f"latency @ {rate:.0f} ev/s offered", len(rows), sent_s, offered,
                        sum(sampler.cpu) / len(sampler.cpu) if sampler and sampler.cpu else 0.0,
                        max((r for _, r in sampler.rss), default=0.0) if sampler else 0.0,
                        {**pct, "recommendations": len(latencies), "max": float(lat.max()) if lat.size else 0.0,
@@ -346,6 +351,57 @@ def measure_latency(settings: Settings, workload: Workload, rate: float, seconds
     result.extra["_latencies"] = latencies
     result.extra["_out_times"] = out_times
     return result
+
+
+def capacity_search(p99_at: Callable[[float], float], lo: float, hi: float, target_ms: float,
+                    probes: int) -> tuple[float | None, list[tuple[float, float]]]:
+    """Highest offered load (events/s) whose p99 stays under ``target_ms``, by bisection on a log scale.
+
+    ``p99_at(rate)`` runs one open-loop latency run. Tries ``hi`` first (done if it passes), then ``lo``
+    (None if even that fails), then ``probes`` midpoints. Returns the best passing rate and every
+    ``(rate, p99)`` tried. p99 rises with load, but one run's p99 is noisy, so the answer is to about
+    ``(hi / lo) ** (1 / 2 ** probes)`` of the rate, not better.
+    """
+    tried: list[tuple[float, float]] = []
+
+    def ok(rate: float) -> bool:
+        p99 = p99_at(rate)
+        tried.append((rate, p99))
+        return p99 < target_ms
+
+    if ok(hi):
+        return hi, tried
+    if not ok(lo):
+        return None, tried
+    for _ in range(probes):
+        mid = math.sqrt(lo * hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, tried
+
+
+def measure_capacity(cfg: BenchConfig, base: Settings, workload: Workload, work: Path) -> RunResult:
+    """The "capacity" run: one worker's highest offered load with p99 under ``cfg.capacity_p99_ms``."""
+    runs: dict[float, RunResult] = {}
+
+    def p99_at(rate: float) -> float:
+        run = measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, rate,
+                              cfg.latency_seconds, work)
+        runs[rate] = run
+        p99 = run.extra["p99"]
+        return p99 if math.isfinite(p99) else math.inf
+
+    lo, hi = cfg.capacity_range
+    best, tried = capacity_search(p99_at, lo, hi, cfg.capacity_p99_ms, cfg.capacity_probes)
+    name = f"capacity: highest load with p99 < {cfg.capacity_p99_ms:.0f} ms"
+    extra: dict[str, Any] = {"probes": [[round(r), p] for r, p in tried]}
+    if best is None:
+        return RunResult(name, 0, 0.0, 0.0, extra=extra)
+    run = runs[best]
+    extra.update({k: run.extra[k] for k in ("p50", "p95", "p99")})
+    return RunResult(name, run.events, run.seconds, best, run.cpu_percent, run.peak_rss_mb, extra)
 
 
 def gc_pauses(settings: Settings) -> dict[str, tuple[int, float]]:
@@ -443,6 +499,8 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
             for rate in cfg.rates:
                 results.append(measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, rate,
                                                cfg.latency_seconds, work))
+        if "capacity" in cfg.runs:
+            results.append(measure_capacity(cfg, base, workload, work))
     finally:
         if kafka is not None:
             kafka.stop()
@@ -475,7 +533,7 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
                              title=f"Produce -> recommendation latency at {rate:.0f} events/s offered")
         reports.plot_throughput(latency.extra["_out_times"], out / f"bench-throughput{suffix}.png",
                                 title=f"Recommendations per second during the latency run at {rate:.0f} events/s")
-    throughput = [r for r in results if not r.name.startswith("latency")]
+    throughput = [r for r in results if not r.name.startswith(("latency", "capacity"))]
     if throughput:
         _bar_chart(throughput, out / "bench-throughput-runs.png")
     for r in latencies:
@@ -483,6 +541,11 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
                   if f"gc{gen}_pauses" in r.extra]
         if pauses:
             console.print(f"garbage-collector pauses in the worker during {r.name}: {', '.join(pauses)}")
+    for r in results:
+        if r.name.startswith("capacity"):
+            tried = ", ".join(f"{rate} ev/s: {p99:.0f} ms" for rate, p99 in r.extra["probes"])
+            verdict = f"{r.events_per_s:.0f} events/s" if r.events_per_s else "below the lowest rate tried"
+            console.print(f"{r.name}: {verdict} (p99 of each latency run tried: {tried})")
     console.print(f"results: {out / 'bench.json'}; plots in {out}/")
     del by_name
 
@@ -644,7 +707,9 @@ def bench_command(
     rate: str = typer.Option("2000,200", help="Offered load of each open-loop latency run (events/s), "
                                               "comma-separated: the target's 2,000 and one a worker keeps up with."),
     latency_seconds: float = typer.Option(20.0, help="Duration of the latency run."),
-    runs: str = typer.Option(",".join(BenchConfig.runs), help="Comma-separated subset of runs."),
+    runs: str = typer.Option(",".join(BenchConfig.runs),
+                             help="Comma-separated subset of runs. Add 'capacity' for a search (5-8 latency "
+                                  "runs) of the highest offered load one worker serves with p99 under 50 ms."),
     out_dir: Path = typer.Option(Path("reports"), help="Where bench.json and the plots go."),
     bootstrap: str = typer.Option(None, help="Use this broker instead of starting a local one."),
     worker_log_level: str = typer.Option("WARNING", help="Log level of the worker processes (logs stay in "
