@@ -54,6 +54,20 @@ class BenchConfig:
     capacity_probes: int = 5  # latency runs after the two ends (each narrows the range by half, log scale)
 
 
+#: Every run ``--runs`` can name: the defaults, and the capacity search (minutes of latency runs).
+KNOWN_RUNS = (*BenchConfig.runs, "capacity")
+
+
+def parse_runs(text: str) -> tuple[str, ...]:
+    """``--runs``: comma-separated names of :data:`KNOWN_RUNS`; an unknown or missing name is an error."""
+    runs = tuple(r.strip() for r in text.split(",") if r.strip())
+    unknown = [r for r in runs if r not in KNOWN_RUNS]
+    if unknown or not runs:
+        raise typer.BadParameter(f"unknown run {', '.join(unknown) or '(none given)'}; "
+                                 f"known: {', '.join(KNOWN_RUNS)}", param_hint="--runs")
+    return runs
+
+
 @dataclass
 class RunResult:
     name: str
@@ -721,8 +735,9 @@ def bench_command(
     if soak:
         run_soak(events, users, items, partitions, out_dir, bootstrap)
         return
+    chosen = parse_runs(runs)  # before a broker starts: a typo should not cost a minute
     run_bench(BenchConfig(events=events, users=users, items=items, partitions=partitions,
                           rates=tuple(float(r) for r in rate.split(",") if r.strip()),
                           latency_seconds=latency_seconds, out_dir=out_dir, bootstrap=bootstrap,
-                          runs=tuple(r.strip() for r in runs.split(",") if r.strip()),
+                          runs=chosen,
                           worker_log_level=worker_log_level.upper()))

@@ -1,4 +1,4 @@
-"""The capacity search behind `socialpulse bench --runs capacity`: bisection over offered load."""
+"""`socialpulse bench --runs`: names checked up front, and the capacity run's bisection over offered load."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import math
 from collections.abc import Callable
 
 import pytest
+import typer
 
-from socialpulse.agents.bench import capacity_search
+from socialpulse.agents.bench import capacity_search, parse_runs
 
 
 def _knee(at: float) -> tuple[list[float], Callable[[float], float]]:
@@ -38,3 +39,11 @@ def test_stops_early_at_either_end() -> None:
     asked, p99_at = _knee(50.0)
     best, tried = capacity_search(p99_at, 100.0, 2_000.0, 50.0, probes=5)
     assert best is None and [r for r, _ in tried] == [2_000.0, 100.0]
+
+
+def test_runs_are_checked_before_anything_starts() -> None:
+    assert parse_runs("raw, capacity") == ("raw", "capacity")
+    with pytest.raises(typer.BadParameter, match=r"capcity.*known: raw"):
+        parse_runs("raw,capcity")
+    with pytest.raises(typer.BadParameter, match="none given"):
+        parse_runs(" , ")
