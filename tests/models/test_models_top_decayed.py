@@ -41,10 +41,12 @@ def test_matches_full_sort_through_updates_prunes_and_ties() -> None:
             assert top_decayed(entries, later, HL, n) == reference(entries, later, n), step
 
 
-def test_reads_before_the_newest_entry_fall_back_to_the_full_sort() -> None:
+def test_reads_before_most_entries_last_update_match_the_full_sort() -> None:
+    # Few distinct weights: the entries not decayed yet tie often, and ties go to the smaller key.
     entries = {f"i{k}": [float(k % 7 + 1), T0 + k * 1000] for k in range(100)}
-    for now in (T0, T0 + 50_000, T0 + 99_000, T0 + 10**9):
-        assert top_decayed(entries, now, HL, 10) == reference(entries, now, 10)
+    for now in (T0 - 1, T0, T0 + 50_000, T0 + 99_000, T0 + 10**9):
+        for n in (1, 10, 60, 99):
+            assert top_decayed(entries, now, HL, n) == reference(entries, now, n), (now, n)
 
 
 def test_reads_before_some_entries_last_update_match_the_full_sort() -> None:
