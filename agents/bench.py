@@ -185,6 +185,21 @@ def _committed(settings: Settings, group: str) -> int:
         consumer.close()
 
 
+@retry(retry=retry_if_exception(_transient), wait=wait_fixed(0.5), stop=stop_after_delay(30), reraise=True)
+def _records(settings: Settings, short: str) -> int:
+    """Records in a topic (the sum of its partitions' end offsets; outputs are not transactional)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.app_id}-count"})
+    try:
+        name = topic_name(TOPICS[short], settings)
+        ends = [consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                for p in range(settings.partitions)]
+        return sum(max(end, 0) for end in ends)
+    finally:
+        consumer.close()
+
+
 def _start(module: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", module], env=settings.to_env(os.environ), stdout=log.open("ab"),
@@ -230,9 +245,13 @@ def measure_processes(name: str, module: str, settings: list[Settings], workload
         for p in procs:
             _stop(p)
     rate = (total - start_n) / seconds if seconds > 0 else float("inf")
+    extra: dict[str, Any] = {}
+    if module == "socialpulse.agents.worker":
+        # Lists are most of a worker's cost, and how many events build one depends on the traffic.
+        extra["lists_per_event"] = _records(first, "recommendations") / total
     return RunResult(name, total - start_n, seconds, rate,
                      sum(sampler.cpu) / len(sampler.cpu) if sampler.cpu else 0.0,
-                     max((r for _, r in sampler.rss), default=0.0))
+                     max((r for _, r in sampler.rss), default=0.0), extra)
 
 
 def measure_raw_consume(settings: Settings, workload: Workload) -> RunResult:
@@ -556,6 +575,8 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
         if pauses:
             console.print(f"garbage-collector pauses in the worker during {r.name}: {', '.join(pauses)}")
     for r in results:
+        if "lists_per_event" in r.extra:
+            console.print(f"{r.name}: {r.extra['lists_per_event']:.2f} recommendation lists per input event")
         if r.name.startswith("capacity"):
             tried = ", ".join(f"{rate} ev/s: {p99:.0f} ms" for rate, p99 in r.extra["probes"])
             verdict = f"{r.events_per_s:.0f} events/s" if r.events_per_s else "below the lowest rate tried"
