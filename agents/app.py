@@ -40,6 +40,7 @@ from .emitted import RecentIds, read_tail_ids
 from .offsets import OffsetGuard, committed_or_start, committed_or_start_many, first_offset_at
 from .partition_store import PartitionStore, in_event
 from .scoring import build_scorers, declare_models
+from .web import free_port
 from .worker_topics import FANOUT_TOPICS, changelog_topic
 
 log = logging.getLogger(__name__)
@@ -236,7 +237,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         web_enabled=True,
         web_host=settings.web_host,
         web_bind=settings.web_host,
-        web_port=settings.web_port,
+        web_port=settings.web_port or free_port(settings.web_host),  # Faust itself refuses 0
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,

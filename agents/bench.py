@@ -35,6 +35,8 @@ from socialpulse.streams.serde import AvroSerde
 from socialpulse.streams.settings import Settings
 from socialpulse.streams.topics import BEHAVIOUR_TOPICS, TOPICS, create_topics, topic_name
 
+from .web import free_port
+
 
 @dataclass
 class BenchConfig:
@@ -420,7 +422,7 @@ def measure_capacity(cfg: BenchConfig, base: Settings, workload: Workload, work:
     runs: dict[float, RunResult] = {}
 
     def p99_at(rate: float) -> float:
-        run = measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, rate,
+        run = measure_latency(fresh_settings(base, work, web_port=free_port()), workload, rate,
                               cfg.latency_seconds, work)
         runs[rate] = run
         p99 = run.extra["p99"]
@@ -481,14 +483,6 @@ def _wait_ready(settings: Settings, proc: subprocess.Popen[bytes], timeout_s: fl
     raise TimeoutError("worker not ready")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -505,7 +499,7 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
         kafka = LocalKafka(nodes=1).start()
         bootstrap = kafka.bootstrap
     work = Path(tempfile.mkdtemp(prefix="socialpulse-bench-"))
-    base = Settings(kafka_bootstrap=bootstrap, partitions=cfg.partitions, web_port=_free_port(),
+    base = Settings(kafka_bootstrap=bootstrap, partitions=cfg.partitions, web_port=free_port(),
                     log_level=cfg.worker_log_level)
     results: list[RunResult] = []
     try:
@@ -525,12 +519,12 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
                                              [fresh_settings(base, work, metrics_enabled=False)], workload, work))
         if "pipeline_x2" in cfg.runs:
             one = fresh_settings(base, work)
-            two = one.model_copy(update={"web_port": _free_port(), "data_dir": one.data_dir.with_name("second")})
+            two = one.model_copy(update={"web_port": free_port(), "data_dir": one.data_dir.with_name("second")})
             results.append(measure_processes("pipeline (2 workers)", "socialpulse.agents.worker", [one, two],
                                              workload, work))
         if "latency" in cfg.runs:
             for rate in cfg.rates:
-                results.append(measure_latency(fresh_settings(base, work, web_port=_free_port()), workload, rate,
+                results.append(measure_latency(fresh_settings(base, work, web_port=free_port()), workload, rate,
                                                cfg.latency_seconds, work))
         if "capacity" in cfg.runs:
             results.append(measure_capacity(cfg, base, workload, work))
@@ -615,7 +609,7 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
     kafka = None if bootstrap else LocalKafka(nodes=1).start()
     work = Path(tempfile.mkdtemp(prefix="socialpulse-soak-"))
     base = Settings(kafka_bootstrap=bootstrap or kafka.bootstrap, partitions=partitions,  # type: ignore[union-attr]
-                    web_port=_free_port(), log_level="WARNING")
+                    web_port=free_port(), log_level="WARNING")
     settings = fresh_settings(base, work)
     create_topics(settings)
     proc = _start("socialpulse.agents.worker", settings, work / "soak.log")

@@ -51,6 +51,8 @@ def run_worker(settings: Settings) -> None:
     from socialpulse.streams.logging_setup import configure_logging
 
     handler = configure_logging(settings)  # plain or JSON lines (SOCIALPULSE_LOG_JSON), one handler for all
+    if not settings.web_port:  # say where /metrics and the queries are
+        log.info("web server on port %d (SOCIALPULSE_WEB_PORT=0: a free port)", app.conf.web_port)
     app.conf.loghandlers = [handler]
     _tune_gc(app, settings)  # after logging is set up, so the freeze's log line is not lost
     # Without a logging_config, mode adds its own console handler beside ours: every line twice.
