@@ -33,8 +33,10 @@ from socialpulse.schemas import (
 Store = MutableMapping[str, Any]
 OnError = Callable[[str, Exception], None]
 
-# Events that make a fresh recommendation worth sending (a removal or an unfollow does not).
-MEANINGFUL = frozenset({"view", "add_to_cart", "wishlist", "purchase", "review", "follow", "share"})
+# Events that make a fresh recommendation worth sending (a removal or an unfollow does not). A follow
+# changes none of a list's inputs (the followee's purchases and shares reach the feed only from now on),
+# so it builds a list only for a user who has none yet: a cold start's first list.
+MEANINGFUL = frozenset({"view", "add_to_cart", "wishlist", "purchase", "review", "share"})
 
 
 @dataclass
@@ -333,7 +335,7 @@ def on_social(store: Store, catalogue: Mapping[str, ItemInfo], event: Social, of
             out.fanout.append(Fanout("social-signals", follower,
                                      {"kind": "shared", "item": event.target_item_id, "from": event.actor_id,
                                       "ts": event.timestamp, "offset": offset, "line": 0}))
-    if event.type in MEANINGFUL:
+    if event.type in MEANINGFUL or (event.type == "follow" and not user_state.ever_recommended(store, event.actor_id)):
         rec = recommend(store, catalogue, event.actor_id, event.event_id, event.timestamp, now_ms, cfg,
                         scorers=scorers, on_error=on_error)
         if rec is not None:

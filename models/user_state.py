@@ -265,6 +265,12 @@ def should_recommend(store: Store, user: str, event_ts: int, cfg: ModelConfig) -
     return last is None or event_ts - last >= cfg.debounce_ms or event_ts < last
 
 
+def ever_recommended(store: Store, user: str) -> bool:
+    """True once a recommendation has been made for ``user`` (until the user's state expires)."""
+    prof = store.get(key(user))
+    return prof is not None and prof.get("rec") is not None
+
+
 def mark_recommended(store: Store, user: str, event_ts: int) -> None:
     """Remember that a recommendation for ``user`` was made at ``event_ts`` (event time)."""
     k = key(user)

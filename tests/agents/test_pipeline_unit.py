@@ -81,6 +81,21 @@ def test_purchase_fans_out_to_followers_once_per_line() -> None:
     assert [(f.topic, f.key, f.value["follower"]) for f in follow.fanout] == [("social-edges", "bob", "dave")]
 
 
+def test_a_follow_builds_a_list_only_for_a_user_without_one() -> None:
+    """A follow changes no input of a list; it is only a cold start's first chance to send one."""
+    store: dict = {}
+    first = pipeline.on_social(store, CATALOGUE, Social("f1", "follow", "dave", T0, target_user_id="bob"), 0,
+                               T0, CFG)
+    assert [r.recommendation_id for r in first.recommendations] == ["rec:f1"]
+    again = pipeline.on_social(store, CATALOGUE, Social("f2", "follow", "dave", T0 + 5, target_user_id="eve"), 1,
+                               T0, CFG)
+    assert again.recommendations == [] and [f.key for f in again.fanout] == ["eve"]  # learned, not listed
+    assert pipeline.on_click(store, CATALOGUE, click(9, "dave", "a"), 0, T0, CFG).recommendations
+    share = Social("s1", "share", "dave", T0 + 20, target_item_id="c")
+    assert [r.recommendation_id for r in pipeline.on_social(store, CATALOGUE, share, 2, T0, CFG).recommendations] \
+        == ["rec:s1"]
+
+
 def test_fanout_duplicates_from_one_origin_are_ignored() -> None:
     store: dict = {}
     pipeline.on_social(store, CATALOGUE, Social("f1", "follow", "carol", T0, target_user_id="bob"), 0, T0, CFG)
