@@ -249,7 +249,7 @@ def measure_processes(name: str, module: str, settings: list[Settings], workload
     rate = (total - start_n) / seconds if seconds > 0 else float("inf")
     extra: dict[str, Any] = {}
     if module == "socialpulse.agents.worker":
-        # Lists are most of a worker's cost, and how many events build one depends on the traffic.
+        # Lists are a large share of a worker's cost, and how many events build one depends on the traffic.
         extra["lists_per_event"] = _records(first, "recommendations") / total
     return RunResult(name, total - start_n, seconds, rate,
                      sum(sampler.cpu) / len(sampler.cpu) if sampler.cpu else 0.0,
