@@ -22,6 +22,7 @@ from typing import Any, NoReturn, cast
 import faust
 from faust.types import TP
 
+from socialpulse.deploy.kafka import free_port
 from socialpulse.models import learn, marketing
 from socialpulse.models.config import ModelConfig, parse_source_weights
 from socialpulse.models.interactions import ItemInfo
@@ -40,7 +41,6 @@ from .emitted import RecentIds, read_tail_ids
 from .offsets import OffsetGuard, committed_or_start, committed_or_start_many, first_offset_at
 from .partition_store import PartitionStore, in_event
 from .scoring import build_scorers, declare_models
-from .web import free_port
 from .worker_topics import FANOUT_TOPICS, changelog_topic
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         web_enabled=True,
         web_host=settings.web_host,
         web_bind=settings.web_host,
-        web_port=settings.web_port or free_port(settings.web_host),  # Faust itself refuses 0
+        web_port=settings.web_port or free_port(),  # 0 = a free port; Faust itself refuses 0
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,

@@ -30,12 +30,11 @@ from typing import Any
 import typer
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
+from socialpulse.deploy.kafka import free_port
 from socialpulse.schemas import Item, Record
 from socialpulse.streams.serde import AvroSerde
 from socialpulse.streams.settings import Settings
 from socialpulse.streams.topics import BEHAVIOUR_TOPICS, TOPICS, create_topics, topic_name
-
-from .web import free_port
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any
 
@@ -13,13 +12,6 @@ from faust.web import Request, Response, View
 from socialpulse.streams.topics import TOPICS, topic_name
 
 from .memory import report as memory_report
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now: what ``SOCIALPULSE_WEB_PORT=0`` gets."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _task_chain(task: asyncio.Task[Any]) -> str:

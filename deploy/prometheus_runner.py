@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ from typing import IO, Any
 
 import httpx
 
+from socialpulse.deploy.kafka import free_port
 from socialpulse.deploy.prometheus_config import PROMETHEUS_DIR, render_config
 
 __all__ = ["LocalPrometheus", "PrometheusError", "free_port"]
@@ -34,12 +34,6 @@ PROMETHEUS_BIN = "/usr/bin/prometheus"
 
 class PrometheusError(RuntimeError):
     """Prometheus did not start, or answered a query with an error."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalPrometheus:

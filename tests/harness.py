@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,11 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from socialpulse.agents.worker_topics import FANOUT_TOPICS, changelog_topic
+from socialpulse.deploy.kafka import free_port
 from socialpulse.schemas import Record
 from socialpulse.streams.serde import AvroSerde, DecodeError
 from socialpulse.streams.settings import Settings
 from socialpulse.streams.topics import TOPICS, create_topics, spec_for, topic_name
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def engine_settings(bootstrap: str, data_dir: Path, partitions: int = 2, **overrides: Any) -> Settings:
