@@ -148,23 +148,21 @@ def derive_order(old: dict[str, list], new: dict[str, list], changed: Iterable[s
 def top_decayed(entries: dict[str, list], now_ms: int, half_life_ms: int, n: int) -> list[tuple[float, str]]:
     """``sorted(decayed(entries, now_ms, half_life_ms))[:n]``, reading about ``n`` entries instead of all."""
     order = _order(entries, half_life_ms) if n < len(entries) else None
-    if order is None or order.keys is None:
+    future: list[str] = []
+    if order is not None and order.by_ts and now_ms < order.by_ts[-1][0]:
+        # Read before some entries' last update (topics read at different paces, as when a worker
+        # catches up): those entries do not decay yet, so they fall out of the order and count at
+        # their stored weight. The best n are among the order's best n of the rest and the n
+        # heaviest of them; past about half of the row, decaying it all is as cheap.
+        by_ts = order.by_ts
+        future = [k for _, k in by_ts[bisect_right(by_ts, now_ms, key=_first):]]
+    if order is None or order.keys is None or 2 * len(future) > len(entries):
         scored = decayed(entries, now_ms, half_life_ms)
         if n >= len(scored):
             scored.sort()
             return scored
         return heapq.nsmallest(n, scored)
     keys = order.keys
-    by_ts = order.by_ts
-    future: list[str] = []
-    if by_ts and now_ms < by_ts[-1][0]:
-        # Read before some entries' last update (topics read at different paces, as when a worker
-        # catches up): those entries do not decay yet, so they fall out of the order and count at
-        # their stored weight. The best n are among the order's best n of the rest and the n
-        # heaviest of them; past about half of the row, decaying it all is as cheap.
-        future = [k for _, k in by_ts[bisect_right(by_ts, now_ms, key=_first):]]
-        if 2 * len(future) > len(entries):
-            return heapq.nsmallest(n, decayed(entries, now_ms, half_life_ms))
     if future:
         heaviest = future if len(future) <= 2 * n else [
             k for _, k in heapq.nsmallest(n, [(-entries[k][0], k) for k in future])]
