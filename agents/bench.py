@@ -535,7 +535,6 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
 
 
 def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: Any) -> None:
-    by_name = {r.name: r for r in results}
     forward = next((r for r in results if r.name.startswith("faust forward")), None)
     rows = []
     for r in results:
@@ -575,7 +574,6 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
             verdict = f"{r.events_per_s:.0f} events/s" if r.events_per_s else "below the lowest rate tried"
             console.print(f"{r.name}: {verdict} (p99 of each latency run tried: {tried})")
     console.print(f"results: {out / 'bench.json'}; plots in {out}/")
-    del by_name
 
 
 def _bar_chart(results: list[RunResult], path: Path) -> None:
