@@ -3,14 +3,16 @@
 Every input topic has one agent at concurrency 1 (faust-streaming can commit past an unfinished
 event at higher concurrency). Each agent takes batches with ``stream.take_events``, calls the plain
 functions in :mod:`socialpulse.agents.pipeline`, sends the outputs, waits for their delivery, and
-only then writes the touched state keys once each. Faust flushes the producer before it commits
-offsets, so an event's outputs and state are durable before its offset is.
+only then writes the touched state keys once each and waits for their changelog records; the batch
+is acked after that, so an event's outputs and state are durable before its offset is committed.
+Outputs and changelog records go through the worker's own librdkafka producer (:mod:`.delivery`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -29,6 +31,7 @@ from socialpulse.models.interactions import ItemInfo
 from socialpulse.models.live_quality import LiveQuality
 from socialpulse.models.ranking import Scorer
 from socialpulse.schemas import DeadLetter, Item, Record
+from socialpulse.streams.clients import make_producer
 from socialpulse.streams.metrics import Metrics
 from socialpulse.streams.serde import AvroSerde, DecodeError
 from socialpulse.streams.settings import Settings, SettingsError
@@ -37,9 +40,10 @@ from socialpulse.streams.validation import Limits, problem
 
 from . import pipeline
 from .catalogue import CatalogueReader
+from .delivery import Deliveries, Sink
 from .emitted import RecentIds, read_tail_ids
 from .offsets import OffsetGuard, committed_or_start, committed_or_start_many, first_offset_at
-from .partition_store import PartitionStore, in_event
+from .partition_store import PartitionStore, TableWriter, in_event
 from .scoring import build_scorers, declare_models
 from .worker_topics import FANOUT_TOPICS, changelog_topic
 
@@ -84,7 +88,6 @@ class Engine:
     emitted: dict[tuple[str, int], RecentIds] = field(default_factory=dict)
     tail_reads: dict[int, asyncio.Future[None]] = field(default_factory=dict)  # partition -> its outputs' read
     assignment_generation: int = 0
-    outputs: dict[str, Any] = field(default_factory=dict)  # catalogue name -> Faust topic
     state_table: Any = None
     latest_table: Any = None
     app: Any = None
@@ -99,6 +102,8 @@ class Engine:
     quality: LiveQuality = field(default_factory=LiveQuality)  # live HR/NDCG and drift of the lists sent
     batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
     model_versions: dict[str, str] = field(default_factory=dict)  # stamped on every recommendation
+    sink: Sink | None = None  # outputs and changelog records (librdkafka; Faust's producer does the rest)
+    topic_names: dict[str, str] = field(default_factory=dict)  # outputs, dlq and fan-out: broker names
 
     def observe_quality(self, scores: Sequence[tuple[str, float, float]]) -> None:
         if not self.metrics.enabled:  # only the metrics read it
@@ -155,11 +160,8 @@ class Engine:
         if store.sweep_tick is None or due:
             store.sweep_tick = tick
         if due:
-            forgotten = sweep(store, store.high_ms, self.cfg, self.metrics)
-            if forgotten and self.latest_table is not None:
-                with in_event(store.event):  # the tombstones go to this partition's changelog
-                    for user in forgotten:
-                        self.latest_table.pop(user, None)
+            # Their latest lists go too, written with the batch's state (:meth:`write_state`).
+            store.forgotten.extend(sweep(store, store.high_ms, self.cfg, self.metrics))
 
     def fallback_reporter(self, message: Any) -> Callable[[str, Exception], None]:
         """Called when a model fails for one event: count it, log where, and let the list fall back."""
@@ -215,14 +217,50 @@ class Engine:
             for output, ids in zip(OUTPUT_TOPICS, found, strict=True):
                 self.emitted.setdefault((output, partition), ids)
 
-    async def send_once(self, output: str, partition: int, record: Record, key: str) -> Any | None:
-        """Send an output unless the same id is already in its partition (a replay after a crash)."""
+    async def send_once(self, output: str, partition: int, record: Record, key: str, out: Deliveries) -> bool:
+        """Send an output unless the same id is already in its partition (a replay after a crash).
+
+        Sent to the partition of the input event, which the tail read after an assignment reads back.
+        """
         emitted = await self.recent_outputs(output, partition)
         if record.event_id in emitted:
-            return None
+            return False
         emitted.add(record.event_id)
-        topic = self.outputs[output]
-        return await topic.send(key=key.encode(), value=self.serde.encode(record, topic=topic.get_topic_name()))
+        topic = self.topic_names[output]
+        out.produce(topic, key.encode(), self.serde.encode(record, topic=topic), partition)
+        return True
+
+    def send_fanout(self, fan: pipeline.Fanout, origin: int, out: Deliveries) -> None:
+        """A message to the partition of ``fan.key`` (Java's murmur2, as Faust's partitioner) as JSON."""
+        value = json.dumps(fan.value | {"origin": origin}, separators=(",", ":")).encode()
+        out.produce(self.topic_names[fan.topic], fan.key.encode(), value)
+
+    async def write_state(self, touched: Sequence[PartitionStore],
+                          latest: dict[str, tuple[Any, Any]] | None = None) -> None:
+        """Write a batch's state (dirty keys, latest lists) once its outputs are delivered; wait for it.
+
+        Call it after the batch's outputs are delivered: a crash in between re-emits them (same ids)
+        and never loses one. Returns when the changelog has every record, so the batch may be acked.
+        """
+        assert self.sink is not None
+        out = self.sink.batch()
+        for store in touched:
+            store.flush(out)
+        latest_writer = TableWriter.of(self.latest_table)
+        for store in touched:
+            if store.forgotten:
+                with in_event(store.event):  # tombstones in this partition's changelog
+                    for user in store.forgotten:
+                        latest_writer.write(out, store.partition, user, None)
+                store.forgotten.clear()
+        for user, (event, rec) in (latest or {}).items():
+            value = rec.to_avro()
+            value["items"] = list(value["items"])  # JSON table: a list, as the web view returns it
+            with in_event(event):
+                latest_writer.write(out, event.message.partition, user, value)
+        offsets = await out.done()
+        TableWriter.of(self.state_table).persisted(offsets)
+        latest_writer.persisted(offsets)
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
@@ -264,6 +302,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     engine.app = app
     engine.guard = offset_guard(app, settings, metrics)
     engine.scorers = build_scorers(settings, metrics, lambda: engine.batch_started)
+    engine.sink = Sink(lambda: make_producer(settings, linger_ms=settings.producer_linger_ms))
     engine.model_versions = declare_models(metrics, engine.cfg, engine.scorers)
     metrics.declare_campaigns()
     register(app, engine)
@@ -515,10 +554,9 @@ def register(app: faust.App, engine: Engine) -> None:
     settings = engine.settings
     engine.state_table = _table(app, "state", settings.partitions, "pickle", settings)
     engine.latest_table = _table(app, "latest-recommendations", settings.partitions, "json", settings)
-    out_recs = _topic(app, settings, "recommendations")
-    engine.outputs = {name: _topic(app, settings, name) for name in OUTPUT_TOPICS}
-    dlq = _topic(app, settings, "dlq")
     internal = {name: _topic(app, settings, name, internal=True) for name in INTERNAL_TOPICS}
+    engine.topic_names = {name: topic_name(TOPICS[name], settings) for name in (*OUTPUT_TOPICS, "dlq")}
+    engine.topic_names |= {name: t.get_topic_name() for name, t in internal.items()}
     # The state table's changelog partitions follow the input partitions: all co-partitioned.
     handlers: dict[str, Callable[..., pipeline.Outputs]] = {
         "clicks": pipeline.on_click,
@@ -527,8 +565,8 @@ def register(app: faust.App, engine: Engine) -> None:
         "social": pipeline.on_social,
     }
     for name, handler in handlers.items():
-        _register_input_agent(app, engine, name, handler, out_recs, dlq, internal)
-    _register_items_agent(app, engine, dlq, internal["price-drops"])
+        _register_input_agent(app, engine, name, handler)
+    _register_items_agent(app, engine, internal["price-drops"])
     for name in INTERNAL_TOPICS:
         _register_internal_agent(app, engine, name, internal[name])
     reader = CatalogueReader(settings, engine.serde, engine.catalogue, engine.limits)
@@ -630,7 +668,7 @@ async def watch_offsets(engine: Engine, topics: dict[str, str]) -> None:
             log.warning("offset check of %s[%d] failed", tp.topic, tp.partition, exc_info=True)
 
 
-async def _dead_letter(engine: Engine, dlq: faust.TopicT, event: Any, reason: str, detail: str) -> Any:
+def _dead_letter(engine: Engine, event: Any, reason: str, detail: str, out: Deliveries) -> None:
     msg = event.message
     record = DeadLetter(source_topic=msg.topic, partition=msg.partition, offset=msg.offset, error_type=reason,
                         error_message=detail[:2000], timestamp=int(time.time() * 1000), key=msg.key,
@@ -638,7 +676,8 @@ async def _dead_letter(engine: Engine, dlq: faust.TopicT, event: Any, reason: st
     engine.metrics.dead_letter(reason)
     engine.metrics.failed(msg.topic)
     log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, reason, detail[:200])
-    return await dlq.send(key=msg.topic.encode(), value=engine.serde.encode(record, topic=dlq.get_topic_name()))
+    topic = engine.topic_names["dlq"]
+    out.produce(topic, msg.topic.encode(), engine.serde.encode(record, topic=topic))
 
 
 def _decode(engine: Engine, event: Any, expected: type[Record]) -> tuple[Record | None, tuple[str, str] | None]:
@@ -651,8 +690,8 @@ def _decode(engine: Engine, event: Any, expected: type[Record]) -> tuple[Record 
     return record, found
 
 
-def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Callable[..., pipeline.Outputs],
-                          out_recs: faust.TopicT, dlq: faust.TopicT, internal: dict[str, faust.TopicT]) -> None:
+def _register_input_agent(app: faust.App, engine: Engine, name: str,
+                          handler: Callable[..., pipeline.Outputs]) -> None:
     settings, metrics = engine.settings, engine.metrics
     spec = TOPICS[name]
     source = _topic(app, settings, name)
@@ -663,18 +702,18 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str, handler: Ca
         async for events in engine.batches(stream, name):
             started = time.perf_counter()
             async with fail_fast(name, events):
-                await _process_batch(engine, name, spec.record_type, handler, events, out_recs, dlq, internal)
+                await _process_batch(engine, spec.record_type, handler, events)
             metrics.observe_processing(name, time.perf_counter() - started)
 
     agent.__name__ = f"ingest_{name}"
     app.agent(source, name=f"socialpulse.ingest.{name}", concurrency=1)(agent)
 
 
-async def _process_batch(engine: Engine, name: str, record_type: type[Record],
-                         handler: Callable[..., pipeline.Outputs], events: Sequence[Any], out_recs: faust.TopicT,
-                         dlq: faust.TopicT, internal: dict[str, faust.TopicT]) -> None:
+async def _process_batch(engine: Engine, record_type: type[Record], handler: Callable[..., pipeline.Outputs],
+                         events: Sequence[Any]) -> None:
     metrics = engine.metrics
-    pending: list[Any] = []
+    assert engine.sink is not None
+    out = engine.sink.batch()
     touched: dict[int, PartitionStore] = {}
     latest: dict[str, Any] = {}
     now_ms = int(time.time() * 1000)
@@ -685,7 +724,7 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         metrics.consumed(msg.topic)
         record, bad = _decode(engine, event, record_type)
         if bad is not None:
-            pending.append(await _dead_letter(engine, dlq, event, *bad))
+            _dead_letter(engine, event, *bad, out)
             continue
         store = engine.store(msg.partition)
         store.event = event
@@ -698,37 +737,24 @@ async def _process_batch(engine: Engine, name: str, record_type: type[Record],
         for rec in outputs.recommendations:
             rec = dataclasses.replace(rec, model_versions=engine.model_versions)
             latest[rec.user_id] = (event, rec)
-            sent = await engine.send_once("recommendations", msg.partition, rec, rec.user_id)
-            if sent is None:
+            if not await engine.send_once("recommendations", msg.partition, rec, rec.user_id, out):
                 continue  # sent before a crash; the state update above was the part still missing
-            pending.append(sent)
             # End to end: from the input's produce time (Kafka timestamp) to this output's send.
             metrics.observe_end_to_end(max(0.0, time.time() - msg.timestamp))
             metrics.recommended(rec.items[0].source if rec.items else "popular", len(rec.items))
-        pending.extend(await _send_marketing(engine, msg.partition, outputs))
+        await _send_marketing(engine, msg.partition, outputs, out)
         for fan in outputs.fanout:
-            value = fan.value | {"origin": msg.partition}
-            pending.append(await internal[fan.topic].send(key=fan.key.encode(), value=value))
-    if pending:
-        # Outputs first, state second: a crash in between re-emits (same ids), it never loses.
-        await asyncio.gather(*pending)
-    for store in touched.values():
-        store.flush()
+            engine.send_fanout(fan, msg.partition, out)
+    # Outputs first, state second: a crash in between re-emits (same ids), it never loses.
+    await out.done()
+    await engine.write_state(list(touched.values()), latest)
     _record_lag(engine, events)
-    for user, (event, rec) in latest.items():
-        with in_event(event):
-            value = rec.to_avro()
-            value["items"] = list(value["items"])  # JSON table: a list, as the web view returns it
-            engine.latest_table[user] = value
 
 
-async def _send_marketing(engine: Engine, partition: int, outputs: pipeline.Outputs) -> list[Any]:
+async def _send_marketing(engine: Engine, partition: int, outputs: pipeline.Outputs, out: Deliveries) -> None:
     """Triggers (held-out ones too, flagged, for uplift) and conversions; suppressions are counted."""
-    pending = []
     for trigger in outputs.triggers:
-        sent = await engine.send_once("marketing-triggers", partition, trigger, trigger.user_id)
-        if sent is not None:
-            pending.append(sent)
+        if await engine.send_once("marketing-triggers", partition, trigger, trigger.user_id, out):
             if trigger.holdout:
                 engine.metrics.suppressed(trigger.campaign, "holdout")
             else:
@@ -736,11 +762,8 @@ async def _send_marketing(engine: Engine, partition: int, outputs: pipeline.Outp
     for campaign, reason in outputs.suppressed:
         engine.metrics.suppressed(campaign, reason)
     for conversion in outputs.conversions:
-        sent = await engine.send_once("conversions", partition, conversion, conversion.user_id)
-        if sent is not None:
-            pending.append(sent)
+        if await engine.send_once("conversions", partition, conversion, conversion.user_id, out):
             engine.metrics.conversion(conversion.campaign or "none", conversion.attributed_kind)
-    return [p for p in pending if p is not None]
 
 
 def _record_lag(engine: Engine, events: Sequence[Any]) -> None:
@@ -770,7 +793,7 @@ def table_sizes(table: Any) -> int:
     return total
 
 
-def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, drops: faust.TopicT) -> None:
+def _register_items_agent(app: faust.App, engine: Engine, drops: faust.TopicT) -> None:
     settings = engine.settings
     source = _topic(app, settings, "items")
     # Last price per item, on the items partitions: a drop is broadcast to every user partition, where
@@ -780,13 +803,15 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
     async def ingest_items(stream: faust.StreamT) -> None:
         async for events in engine.batches(stream, "items"):
             async with fail_fast("items", events):
+                assert engine.sink is not None
+                out = engine.sink.batch()  # dead letters; the prices table and its drops go through Faust
                 pending = []
                 for event in events:
                     msg = event.message
                     engine.metrics.consumed(msg.topic)
                     item, bad = _decode(engine, event, Item)
                     if bad is not None:
-                        pending.append(await _dead_letter(engine, dlq, event, *bad))
+                        _dead_letter(engine, event, *bad, out)
                         continue
                     # Valid items reach every worker through the catalogue reader, not through this agent.
                     assert isinstance(item, Item)
@@ -802,6 +827,7 @@ def _register_items_agent(app: faust.App, engine: Engine, dlq: faust.TopicT, dro
                                                             partition=partition))
                 if pending:
                     await asyncio.gather(*pending)
+                await out.done()
 
     app.agent(source, name="socialpulse.ingest.items", concurrency=1)(ingest_items)
 
@@ -811,8 +837,9 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
     async def agent(stream: faust.StreamT) -> None:
         async for events in engine.batches(stream, name):
             async with fail_fast(name, events):
+                assert engine.sink is not None
+                out = engine.sink.batch()
                 touched: dict[int, PartitionStore] = {}
-                pending: list[Any] = []
                 for event in events:
                     msg = event.message
                     store = engine.store(msg.partition)
@@ -821,14 +848,12 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
                     value = event.value
                     if name == "price-drops":
                         outputs = pipeline.on_price_drop(store, value, engine.cfg)
-                        pending.extend(await _send_marketing(engine, msg.partition, outputs))
+                        await _send_marketing(engine, msg.partition, outputs, out)
                     elif name == "social-edges":
                         pipeline.on_social_edge(store, msg.key.decode(), value, int(value["origin"]), engine.cfg)
                     else:
                         pipeline.on_social_signal(store, msg.key.decode(), value, int(value["origin"]), engine.cfg)
-                if pending:
-                    await asyncio.gather(*pending)
-                for store in touched.values():
-                    store.flush()
+                await out.done()
+                await engine.write_state(list(touched.values()))
 
     app.agent(topic, name=f"socialpulse.internal.{name}", concurrency=1)(agent)

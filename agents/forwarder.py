@@ -31,7 +31,7 @@ def create_forwarder(settings: Settings) -> faust.App:
         settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", autodiscover=False,
         datadir=str(settings.data_dir), web_enabled=True, web_host=settings.web_host, web_bind=settings.web_host,
         web_port=settings.web_port, topic_partitions=settings.partitions, producer_acks=-1,
-        producer_linger=settings.producer_linger_ms / 1000,  # the same producer as the worker: a fair comparison
+        producer_linger=settings.producer_linger_ms / 1000,  # the worker's linger; Faust's own producer, as a plain agent has
         consumer_auto_offset_reset="earliest", key_serializer="raw", value_serializer="raw",
         broker_commit_interval=1.0,
     )

@@ -15,7 +15,10 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+from faust.stores.base import SerializedStore
 from faust.streams import _current_event
+
+from .delivery import Deliveries
 
 _MISSING = object()
 _DELETED = object()
@@ -42,6 +45,7 @@ class PartitionStore(MutableMapping[str, Any]):
         self._clean: OrderedDict[str, Any] = OrderedDict()
         self._dirty: dict[str, Any] = {}
         self.event: Any = None  # an event of this partition, set by the agent before each batch
+        self.forgotten: list[str] = []  # users a sweep removed: their latest list goes with the batch's state
         self.high_ms = 0  # highest event time seen: the clock of state sweeps
         self.sweep_tick: int | None = None  # sweep interval of the last sweep (None: none since assignment)
 
@@ -149,18 +153,23 @@ class PartitionStore(MutableMapping[str, Any]):
     def dirty_keys(self) -> int:
         return len(self._dirty)
 
-    def flush(self) -> int:
+    def flush(self, out: Deliveries | None = None) -> int:
         """Write every dirty key to the table once (one changelog record each); returns how many.
 
-        A deletion is a changelog tombstone, like any other write.
+        A deletion is a changelog tombstone, like any other write. With ``out``, the records are
+        produced by the worker's own producer (:class:`TableWriter`); without, by the table itself.
         """
         written = len(self._dirty)
         if not written:
             return 0
+        writer = TableWriter.of(self.table) if out is not None else None
         with in_event(self.event):
             for key, value in self._dirty.items():
                 table_key = self._table_key(key)
-                if value is _DELETED:
+                if writer is not None:
+                    assert out is not None
+                    writer.write(out, self.partition, table_key, None if value is _DELETED else value)
+                elif value is _DELETED:
                     self.table.pop(table_key, None)
                 else:
                     self.table[table_key] = value
@@ -172,6 +181,7 @@ class PartitionStore(MutableMapping[str, Any]):
         """Forget unflushed writes and cached reads (after a rebalance or a failed batch)."""
         self._dirty.clear()
         self._clean.clear()
+        self.forgotten.clear()
 
 
 class _ScanView(MutableMapping[str, Any]):
@@ -203,3 +213,58 @@ class _ScanView(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+class TableWriter:
+    """Writes a Faust table's keys as ``table[key] = value`` does, with the changelog record produced elsewhere.
+
+    Faust sends each table write through its own producer (aiokafka, in Python on the event loop, and
+    a RocksDB write of the changelog offset per record). Here the value is encoded once, written to
+    the local store, and produced to the table's changelog partition by a :class:`Deliveries`; after
+    they are delivered, :meth:`persisted` records the changelog offsets, as Faust's callback would,
+    so a restart recovers only what came after. Every write of a table must take one path: records of
+    one key from two producers could reach the changelog out of order.
+    """
+
+    _writers: dict[int, TableWriter] = {}
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.data = table.data
+        self.topic = table.changelog_topic.get_topic_name()
+        self.serialized = isinstance(self.data, SerializedStore)
+
+    @classmethod
+    def of(cls, table: Any) -> TableWriter:
+        writer = cls._writers.get(id(table))
+        if writer is None or writer.table is not table:
+            writer = cls._writers[id(table)] = cls(table)
+        return writer
+
+    def write(self, out: Deliveries, partition: int, key: str, value: Any) -> None:
+        """``table[key] = value`` in ``partition``, or a deletion when ``value`` is None.
+
+        RocksDB picks its partition from Faust's current event: call it inside :func:`in_event`.
+        """
+        raw_key = self.data._encode_key(key)
+        raw_value = None if value is None else self.data._encode_value(value)
+        if self.serialized:
+            if raw_value is None and hasattr(self.data, "_db_for_partition"):
+                self.data._db_for_partition(partition).delete(raw_key)  # Faust's _del may try every partition
+            elif raw_value is None:
+                self.data._del(raw_key)
+            else:
+                self.data._set(raw_key, raw_value)
+        elif value is None:  # the memory store keeps decoded values
+            self.data.data.pop(key, None)
+        else:
+            self.data.data[key] = value
+        out.produce(self.topic, raw_key, raw_value, partition)
+
+    def persisted(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Record the delivered changelog offsets of this table (``Deliveries.done()``'s result)."""
+        from faust.types import TP
+
+        for (topic, partition), offset in offsets.items():
+            if topic == self.topic:
+                self.data.set_persisted_offset(TP(topic, partition), offset)

@@ -71,6 +71,9 @@ def run_worker(settings: Settings) -> None:
         if exc.code in (0, None):
             (settings.data_dir / CLEAN_MARKER).write_text("stopped cleanly\n")
         raise
+    finally:
+        # Every acked batch's records are delivered already; this ends librdkafka's threads cleanly.
+        app.socialpulse.sink.close()  # type: ignore[attr-defined]
 
 
 def _tune_gc(app: Any, settings: Settings) -> None:
