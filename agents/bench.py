@@ -593,8 +593,10 @@ def _bar_chart(results: list[RunResult], path: Path) -> None:
 def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path, bootstrap: str | None) -> dict:
     """Memory over a long run: produce ``events`` simulated events while one worker consumes them, sample RSS.
 
-    Reports the peak and the spread over the second half of the run (the worker's state is bounded by
-    configuration, so it should be flat once caches and caps are full).
+    Reports the peak and the spread over the second half of the run, counted in events: from when the
+    worker had committed half of what it processes in all (the worker's state is bounded by
+    configuration, so it should be flat once caches and caps are full). Counting by time instead would
+    move the window with the worker's speed and with the minutes it waits while the catalogue is produced.
     """
     from rich.console import Console
 
@@ -612,6 +614,7 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
     proc = _start("socialpulse.agents.worker", settings, work / "soak.log")
     sampler = None
     breakdown: list[dict[str, Any]] = []  # the worker's /debug/memory every 30 s
+    progress_at: list[tuple[float, int]] = []  # (time.monotonic(), events committed), every 2 s
     try:
         _wait_ready(settings, proc)
         sampler = _Sampler([proc.pid])
@@ -628,6 +631,7 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
             next_memory = 0.0
             while time.monotonic() < deadline:
                 done = _committed(settings, settings.app_id)
+                progress_at.append((time.monotonic(), done))
                 progress.update(task, completed=done)
                 if time.monotonic() >= next_memory:  # which part grows, if memory does
                     breakdown.append({"events": done, **_memory(settings)})
@@ -643,7 +647,9 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
         if kafka is not None:
             kafka.stop()
     rss = sampler.rss if sampler else []
-    half = [r for _, r in rss[len(rss) // 2:]]
+    final = progress_at[-1][1] if progress_at else 0
+    halfway_s = next((t for t, done in progress_at if done >= final / 2), rss[len(rss) // 2][0] if rss else 0.0)
+    half = [r for t, r in rss if t >= halfway_s]
     result: dict[str, Any] = {"events": events, "users": users, "items": items,
                               "peak_rss_mb": max((r for _, r in rss), default=0),
                               "second_half_min_mb": min(half, default=0), "second_half_max_mb": max(half, default=0)}
@@ -652,14 +658,14 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
     result["memory_by_part"] = breakdown
     out_dir.mkdir(parents=True, exist_ok=True)
     reports.write_json(result, out_dir / "soak.json")
-    _plot_rss(rss, out_dir / "soak-rss.png")
+    _plot_rss(rss, out_dir / "soak-rss.png", halfway_s)
     reports.print_table("soak", ["events", "peak MB", "2nd half min MB", "2nd half max MB", "spread"],
                         [[events, round(result["peak_rss_mb"]), round(result["second_half_min_mb"]),
                           round(result["second_half_max_mb"]), f"{result['second_half_spread']:.1%}"]], console=console)
     samples = [b for b in breakdown if b.get("rss_mb")]
     if samples:
-        rows = [[label, *_parts(b).values()] for label, b in (("halfway", samples[len(samples) // 2]),
-                                                             ("end", samples[-1]))]
+        halfway = next((b for b in samples if b["events"] >= final / 2), samples[len(samples) // 2])
+        rows = [[label, *_parts(b).values()] for label, b in (("halfway", halfway), ("end", samples[-1]))]
         reports.print_table("worker memory by part (GET /debug/memory)", ["when", *_parts(samples[-1])], rows,
                             console=console)
     return result
@@ -709,7 +715,7 @@ def _lag_zero(settings: Settings, internal: bool = False) -> bool:
         consumer.close()
 
 
-def _plot_rss(rss: list[tuple[float, float]], path: Path) -> None:
+def _plot_rss(rss: list[tuple[float, float]], path: Path, halfway_s: float | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -719,6 +725,9 @@ def _plot_rss(rss: list[tuple[float, float]], path: Path) -> None:
     if rss:
         t0 = rss[0][0]
         ax.plot([t - t0 for t, _ in rss], [r for _, r in rss], color="#c44e52")
+        if halfway_s is not None:
+            ax.axvline(halfway_s - t0, color="gray", linestyle="--", label="half the events processed")
+            ax.legend(loc="lower right")
     ax.set(xlabel="seconds", ylabel="worker RSS (MB)", title="Worker memory during the soak run")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
