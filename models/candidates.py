@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Container, Mapping
-from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from . import cooccurrence, taste, trending, user_cf
 from ._state import Store, best_first
@@ -22,8 +22,9 @@ from .interactions import ItemInfo
 from .user_state import ITEM, profile, profile_scores, seen_items
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A tuple, not a dataclass: a list builds a hundred or more of them, and tuples are made in C."""
+
     item_id: str
     source: str
     score: float
@@ -258,4 +259,5 @@ def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms:
     if "popular" in on and len({c[1] for c in found}) < cfg.k:
         found += _popular(catalogue, seen, cfg)
     found.sort()
-    return [Candidate(i, source, -s, e) for s, i, source, e in found]
+    new = tuple.__new__  # Candidate(...) without the generated __new__'s keyword handling
+    return [new(Candidate, (i, source, -s, e)) for s, i, source, e in found]
