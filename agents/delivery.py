@@ -123,7 +123,12 @@ class Sink:
     def _poll(self) -> None:
         assert self.producer is not None
         while not self._stop.is_set():
-            if self.producer.poll(0.05) and self._loop is not None:
+            try:
+                served = self.producer.poll(0.05)
+            except Exception:  # the thread must outlive one bad report, or every later batch waits forever
+                log.exception("serving the producer's delivery reports failed")
+                served = 1
+            if served and self._loop is not None:
                 try:
                     self._loop.call_soon_threadsafe(self._check)
                 except RuntimeError:  # the loop closed: the process is ending

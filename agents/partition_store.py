@@ -17,6 +17,7 @@ from typing import Any
 
 from faust.stores.base import SerializedStore
 from faust.streams import _current_event
+from faust.types import TP
 
 from .delivery import Deliveries
 
@@ -226,8 +227,6 @@ class TableWriter:
     one key from two producers could reach the changelog out of order.
     """
 
-    _writers: dict[int, TableWriter] = {}
-
     def __init__(self, table: Any) -> None:
         self.table = table
         self.data = table.data
@@ -236,9 +235,10 @@ class TableWriter:
 
     @classmethod
     def of(cls, table: Any) -> TableWriter:
-        writer = cls._writers.get(id(table))
-        if writer is None or writer.table is not table:
-            writer = cls._writers[id(table)] = cls(table)
+        """The table's writer, made once and kept on the table (its store exists once the table is used)."""
+        writer = getattr(table, "_socialpulse_writer", None)
+        if writer is None:
+            writer = table._socialpulse_writer = cls(table)
         return writer
 
     def write(self, out: Deliveries, partition: int, key: str, value: Any) -> None:
@@ -263,8 +263,6 @@ class TableWriter:
 
     def persisted(self, offsets: dict[tuple[str, int], int]) -> None:
         """Record the delivered changelog offsets of this table (``Deliveries.done()``'s result)."""
-        from faust.types import TP
-
         for (topic, partition), offset in offsets.items():
             if topic == self.topic:
                 self.data.set_persisted_offset(TP(topic, partition), offset)
