@@ -83,6 +83,7 @@ class Engine:
     serde: AvroSerde
     cfg: ModelConfig
     limits: Limits
+    sink: Sink  # outputs and changelog records (librdkafka; Faust's producer does the rest)
     catalogue: dict[str, ItemInfo] = field(default_factory=dict)
     stores: dict[int, PartitionStore] = field(default_factory=dict)
     emitted: dict[tuple[str, int], RecentIds] = field(default_factory=dict)
@@ -102,7 +103,6 @@ class Engine:
     quality: LiveQuality = field(default_factory=LiveQuality)  # live HR/NDCG and drift of the lists sent
     batch_started: float = 0.0  # perf_counter() when the current input batch began (scorer queue wait)
     model_versions: dict[str, str] = field(default_factory=dict)  # stamped on every recommendation
-    sink: Sink | None = None  # outputs and changelog records (librdkafka; Faust's producer does the rest)
     topic_names: dict[str, str] = field(default_factory=dict)  # outputs, dlq and fan-out: broker names
 
     def observe_quality(self, scores: Sequence[tuple[str, float, float]]) -> None:
@@ -242,7 +242,6 @@ class Engine:
         Call it after the batch's outputs are delivered: a crash in between re-emits them (same ids)
         and never loses one. Returns when the changelog has every record, so the batch may be acked.
         """
-        assert self.sink is not None
         out = self.sink.batch()
         for store in touched:
             store.flush(out)
@@ -297,12 +296,12 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         cfg=model_config(settings),
         limits=Limits(max_text_chars=settings.max_text_chars,
                       max_future_skew_ms=int(settings.max_future_skew_s * 1000)),
+        sink=Sink(lambda: make_producer(settings, linger_ms=settings.producer_linger_ms)),
     )
     app.socialpulse = engine  # type: ignore[attr-defined]
     engine.app = app
     engine.guard = offset_guard(app, settings, metrics)
     engine.scorers = build_scorers(settings, metrics, lambda: engine.batch_started)
-    engine.sink = Sink(lambda: make_producer(settings, linger_ms=settings.producer_linger_ms))
     engine.model_versions = declare_models(metrics, engine.cfg, engine.scorers)
     metrics.declare_campaigns()
     register(app, engine)
@@ -712,7 +711,6 @@ def _register_input_agent(app: faust.App, engine: Engine, name: str,
 async def _process_batch(engine: Engine, record_type: type[Record], handler: Callable[..., pipeline.Outputs],
                          events: Sequence[Any]) -> None:
     metrics = engine.metrics
-    assert engine.sink is not None
     out = engine.sink.batch()
     touched: dict[int, PartitionStore] = {}
     latest: dict[str, Any] = {}
@@ -803,7 +801,6 @@ def _register_items_agent(app: faust.App, engine: Engine, drops: faust.TopicT) -
     async def ingest_items(stream: faust.StreamT) -> None:
         async for events in engine.batches(stream, "items"):
             async with fail_fast("items", events):
-                assert engine.sink is not None
                 out = engine.sink.batch()  # dead letters; the prices table and its drops go through Faust
                 pending = []
                 for event in events:
@@ -837,7 +834,6 @@ def _register_internal_agent(app: faust.App, engine: Engine, name: str, topic: f
     async def agent(stream: faust.StreamT) -> None:
         async for events in engine.batches(stream, name):
             async with fail_fast(name, events):
-                assert engine.sink is not None
                 out = engine.sink.batch()
                 touched: dict[int, PartitionStore] = {}
                 for event in events:
