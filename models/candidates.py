@@ -21,17 +21,28 @@ from .config import ModelConfig
 from .interactions import ItemInfo
 from .user_state import ITEM, profile, profile_scores, seen_items
 
+Explain = str | Callable[[str], str]  # an explanation, or a function of the item id that writes it
+
 
 class Candidate(NamedTuple):
-    """A tuple, not a dataclass: a list builds a hundred or more of them, and tuples are made in C."""
+    """A tuple, not a dataclass: a list builds a hundred or more of them, and tuples are made in C.
+
+    ``explain`` is the explanation or the source's function that writes it: a list keeps ``k`` of its
+    candidates, so only those are ever explained (read :attr:`explanation`).
+    """
 
     item_id: str
     source: str
     score: float
-    explanation: str
+    explain: Explain
+
+    @property
+    def explanation(self) -> str:
+        explain = self.explain
+        return explain if isinstance(explain, str) else explain(self.item_id)
 
 
-_Scored = list[tuple[float, str, str, str]]  # (-score, item, source, explanation): ascending = best first
+_Scored = list[tuple[float, str, str, Explain]]  # (-score, item, source, explain): ascending = best first
 
 
 def _title(catalogue: Mapping[str, ItemInfo], item: str) -> str:
@@ -43,13 +54,16 @@ def _people(n: int, verb: str) -> str:
     return f"{n} {'person' if n == 1 else 'people'} you follow {verb} this"
 
 
-def _normalise(source: str, scored: dict[str, float], explain: Callable[[str], str], cfg: ModelConfig) -> _Scored:
-    """Best ``candidates_per_source`` of ``{item: raw score}``, scaled to the source weight and explained."""
+def _normalise(source: str, scored: dict[str, float], explain: Explain, cfg: ModelConfig) -> _Scored:
+    """Best ``candidates_per_source`` of ``{item: raw score}``, scaled to the source weight.
+
+    ``explain`` is kept, not called: one source proposes each item once, so sorting never compares it.
+    """
     ranked = best_first(scored, cfg.candidates_per_source, positive=True)
     if not ranked:
         return []
     scale = cfg.source_weights.get(source, 0.0) / -ranked[0][0]
-    return [(-(-s * scale), i, source, explain(i)) for s, i in ranked]
+    return [(-(-s * scale), i, source, explain) for s, i in ranked]
 
 
 def _item_cf(store: Store, catalogue: Mapping[str, ItemInfo], seeds: list[tuple[str, float]], seen: Container[str],
@@ -141,15 +155,24 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
     pools: list[tuple[str | None, list[tuple[str, float]]]] = [
         (c, lists.top(c, cfg.candidates_per_source)) for c in taste.top_categories(counts, cfg.taste_categories)]
     pools.append((None, lists.top(None, cfg.candidates_per_source)))
+    # taste.score(counts, cat, w, mass(cat), cfg), inlined with its two per-category terms read once:
+    # (count + alpha) * w / (mass + beta), the same arithmetic in the same order.
+    terms: dict[str, tuple[float, float]] = {}
     for category, pool in pools:
         for item, w in pool:
             if item in seen or item in scores:
                 continue
-            info = catalogue.get(item)
-            cat = category or (info.category if info is not None else "")
-            if not cat:
-                continue
-            scores[item] = taste.score(counts, cat, w, mass(cat), cfg)
+            if category is None:
+                info = catalogue.get(item)
+                cat = info.category if info is not None else ""
+                if not cat:
+                    continue
+            else:
+                cat = category
+            term = terms.get(cat)
+            if term is None:
+                term = terms[cat] = (counts.get(cat, 0.0) + cfg.taste_alpha, mass(cat) + cfg.taste_beta)
+            scores[item] = term[0] * w / term[1] if term[1] > 0 else 0.0
             cats[item] = cat
     def explain(item: str) -> str:
         cat = cats[item]
@@ -217,7 +240,7 @@ def _content(lists: _Trending, catalogue: Mapping[str, ItemInfo], seeds: list[tu
 def _popular(catalogue: Mapping[str, ItemInfo], seen: Container[str], cfg: ModelConfig) -> _Scored:
     picks = islice((i for i, info in catalogue.items() if info.in_stock and i not in seen), cfg.candidates_per_source)
     return _normalise("popular", {item: 1.0 / (rank + 1) for rank, item in enumerate(picks)},
-                      lambda _: "popular", cfg)
+                      "popular", cfg)
 
 
 def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms: int,
@@ -247,7 +270,7 @@ def generate(store: Store, catalogue: Mapping[str, ItemInfo], user: str, now_ms:
             found += _item_cf(store, catalogue, seeds, seen, now_ms, cfg)
         if "user_cf" in on:
             found += _normalise("user_cf", dict(user_cf.candidates(store, user, now_ms, cfg, scores)),
-                                lambda _: "people with similar taste liked this", cfg)
+                                "people with similar taste liked this", cfg)
         if "content" in on:
             found += _content(lists, catalogue, seeds, seen, cfg)
         if "taste" in on:

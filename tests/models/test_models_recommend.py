@@ -49,7 +49,8 @@ def test_item_cf_explains_with_the_anchor_title():
     learn_one(store, it("v", "B", "view", 1, 2), cfg)
     learn_one(store, it("u", "A", "view", 2, 3), cfg)
     found = [c for c in generate(store, CAT, "u", 3, cfg) if c.source == "item_cf"]
-    assert found == [Candidate("B", "item_cf", cfg.source_weights["item_cf"], "viewed together with Runner")]
+    assert [(c.item_id, c.source, c.score, c.explanation) for c in found] == [
+        ("B", "item_cf", cfg.source_weights["item_cf"], "viewed together with Runner")]
     by_source = {c.source for c in generate(store, CAT, "u", 3, cfg) if c.item_id == "B"}
     assert by_source >= {"item_cf", "user_cf", "content", "trending"}
 
