@@ -232,10 +232,18 @@ class Simulation:
             seller_id=self.seller[i],
         )
 
-    def records(self) -> Iterator[Record]:
-        """Yield exactly ``cfg.events`` records in non-decreasing timestamp order."""
+    @property
+    def setup_records(self) -> int:
+        """Records before the first session: the catalogue and the initial follow graph."""
+        return self.cfg.items + len(self._initial_follows)
+
+    def records(self, total: int | None = None) -> Iterator[Record]:
+        """Yield exactly ``total`` records (default ``cfg.events``) in non-decreasing timestamp order.
+
+        ``setup_records + n`` gives ``n`` records of traffic after the set-up, whatever the graph's size.
+        """
         cfg = self.cfg
-        budget = cfg.events
+        budget = cfg.events if total is None else total
         t0 = cfg.start_ms
         for i in range(cfg.items):
             if budget <= 0:
@@ -516,11 +524,17 @@ class _Pacer:
         if (rate is not None and rate <= 0) or (speedup is not None and speedup <= 0):
             raise ValueError("rate and speedup must be > 0")
         self.rate, self.speedup = rate, speedup
-        self.start = time.monotonic()
+        # The clock starts at the first record, not here: building a large world takes minutes, and
+        # a schedule started before that would send the first minutes' records at once.
+        self.start: float | None = None
         self.first_ts: int | None = None
         self.count = 0
 
     def wait(self, record: Record) -> None:
+        if self.rate is None and self.speedup is None:
+            return
+        if self.start is None:
+            self.start = time.monotonic()
         if self.rate is not None:
             target = self.start + self.count / self.rate
         elif self.speedup is not None:
@@ -530,8 +544,6 @@ class _Pacer:
             if self.first_ts is None:
                 self.first_ts = ts
             target = self.start + (ts - self.first_ts) / 1000.0 / self.speedup
-        else:
-            return
         self.count += 1
         delay = target - time.monotonic()
         if delay > 0:

@@ -156,3 +156,38 @@ def test_produce_paces_to_rate() -> None:
     start = time.monotonic()
     produce(list(generate(replace(CFG, events=50))), Settings(), 200, sender=_FakeSender(), progress=False)  # type: ignore[arg-type]
     assert 0.2 < time.monotonic() - start < 2.0
+
+
+def test_pacing_starts_at_the_first_record() -> None:
+    """Records a slow generator yields late are still paced, not sent at once to catch up a clock
+    started before it (building a 100,000-user world takes minutes)."""
+    import time
+
+    from socialpulse.streams.settings import Settings
+    from socialpulse.streams.simulator import produce
+
+    records = list(generate(replace(CFG, events=21)))
+    sent_at: list[float] = []
+
+    class Timed(_FakeSender):
+        def send(self, topic, key, record) -> None:
+            sent_at.append(time.monotonic())
+            super().send(topic, key, record)
+
+    def slow_start():
+        time.sleep(0.3)  # longer than the 20 records' schedule at 100 records/s
+        yield from records
+
+    produce(slow_start(), Settings(), 100, sender=Timed(), progress=False)  # type: ignore[arg-type]
+    assert sent_at[-1] - sent_at[0] >= 0.19
+
+
+def test_setup_records_then_traffic_of_a_chosen_size(run) -> None:
+    sim = Simulation(replace(CFG, events=0))
+    setup = sim.setup_records
+    assert setup == CFG.items + sum(1 for r in run[1] if isinstance(r, Social) and r.type == "follow"
+                                    and r.timestamp == CFG.start_ms)
+    records = list(sim.records(setup + 100))
+    assert len(records) == setup + 100
+    assert not any(isinstance(r, (Click, Purchase, Review)) for r in records[:setup])
+    assert any(isinstance(r, Click) for r in records[setup:])
