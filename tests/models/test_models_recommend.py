@@ -213,3 +213,18 @@ def test_items_older_than_the_history_are_still_never_offered():
     assert [e[0] for e in store["u:u"]["h"]] == ["C", "D"]
     assert "A" not in {c.item_id for c in generate(store, CAT, "u", 10, cfg)}
     assert "B" in {c.item_id for c in generate(store, CAT, "u", 10, cfg)}
+
+
+def test_rank_explains_only_the_items_it_keeps():
+    cfg = ModelConfig(k=2, max_per_category=10)
+    asked: list[str] = []
+
+    def explain(item: str) -> str:
+        asked.append(item)
+        return f"because of {item}"
+
+    cands = [Candidate(i, "item_cf", s, explain) for i, s in (("A", 0.9), ("B", 0.8), ("C", 0.7), ("D", 0.6))]
+    ranked = rank("u", cands, Context(catalogue=CAT), [], cfg)
+    assert [(r.item_id, r.explanation) for r in ranked] == [("A", "because of A"), ("B", "because of B")]
+    assert asked == ["A", "B"]
+    assert Candidate("A", "trending", 0.1, "trending now").explanation == "trending now"
