@@ -664,6 +664,8 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
                 progress.update(task, completed=done)
                 if failed:
                     raise RuntimeError("the soak's producer failed") from failed[0]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the soak's worker exited with {proc.returncode}; log: {work / 'soak.log'}")
                 if time.monotonic() >= next_memory:  # which part grows, if memory does
                     breakdown.append({"events": done, **_memory(settings)})
                     next_memory = time.monotonic() + 30

@@ -58,4 +58,5 @@ def report(engine: Any) -> dict[str, Any]:
         "dedupe_ids": sum(len(ids) for ids in engine.emitted.values()),
         "catalogue_items": len(engine.catalogue),
         "decayed_row_orders": len(_state._orders),
+        "decayed_row_entries": _state._orders.entries,
     }

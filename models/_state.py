@@ -77,7 +77,10 @@ def decayed(entries: dict[str, list], now_ms: int, half_life_ms: int) -> list[tu
 # and re-assigned), so a row object keeps its content while this holds it.
 
 _MARGIN = 1e-6
-_ORDER_CAPACITY = 4096  # rows and lists of 100-200 entries: ~10-20 kB each
+# Bounded by entries, not rows: rows grow as traffic accumulates (co-occurrence rows to 100 entries,
+# trending lists to 200), so a count of rows let the cache's memory grow through a long run. An
+# entry costs about 200 bytes here (two sorted tuples, and the row held while cached).
+_ORDER_ENTRIES = 262_144
 
 
 class _Order:
@@ -91,7 +94,34 @@ class _Order:
         self.by_ts = by_ts  # [(last update, key)] ascending: the entries newer than a read are its tail
 
 
-_orders: dict[int, _Order] = {}
+class _OrderCache:
+    """Orders by ``id(entries)``, oldest dropped first once they hold more than ``capacity`` entries."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.entries = 0  # sum of len(order.entries): stored rows are never changed in place
+        self._by_id: dict[int, _Order] = {}
+
+    def get(self, key: int) -> _Order | None:
+        return self._by_id.get(key)
+
+    def put(self, order: _Order) -> None:
+        self.pop(id(order.entries))
+        self._by_id[id(order.entries)] = order
+        self.entries += len(order.entries)
+        while self.entries > self.capacity and len(self._by_id) > 1:
+            self.pop(next(iter(self._by_id)))
+
+    def pop(self, key: int) -> None:
+        found = self._by_id.pop(key, None)
+        if found is not None:
+            self.entries -= len(found.entries)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+_orders = _OrderCache(_ORDER_ENTRIES)
 
 
 def _log_weight(entry: list, half_life_ms: int) -> float:
@@ -99,9 +129,7 @@ def _log_weight(entry: list, half_life_ms: int) -> float:
 
 
 def _cache(order: _Order) -> _Order:
-    if len(_orders) >= _ORDER_CAPACITY:
-        del _orders[next(iter(_orders))]  # the oldest entry
-    _orders[id(order.entries)] = order
+    _orders.put(order)
     return order
 
 
@@ -141,7 +169,7 @@ def derive_order(old: dict[str, list], new: dict[str, list], changed: Iterable[s
             return
         insort(keys, (-_log_weight(entry, half_life_ms), k))
         insort(by_ts, (entry[1], k))
-    del _orders[id(old)]
+    _orders.pop(id(old))
     _cache(_Order(new, half_life_ms, keys, by_ts))
 
 

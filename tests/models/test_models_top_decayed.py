@@ -62,13 +62,22 @@ def test_zero_weights_are_not_ordered_by_logarithm() -> None:
     assert top_decayed(entries, T0 + 1000, HL, 25) == reference(entries, T0 + 1000, 25)
 
 
-def test_cache_stays_bounded(monkeypatch) -> None:
-    monkeypatch.setattr(_state, "_ORDER_CAPACITY", 10)
-    monkeypatch.setattr(_state, "_orders", {})
-    rows = [{f"i{k}": [float(k + r), T0] for k in range(30)} for r in range(50)]
+def test_cache_stays_bounded_in_entries(monkeypatch) -> None:
+    """Bounded by the entries it orders, so rows that grow through a run cannot grow its memory."""
+    monkeypatch.setattr(_state, "_orders", _state._OrderCache(300))
+    rows = [{f"i{k}": [float(k + r), T0] for k in range(10 + r)} for r in range(50)]
     for row in rows:
         assert top_decayed(row, T0 + 1, HL, 5) == reference(row, T0 + 1, 5)
-    assert len(_state._orders) <= 10
+        assert _state._orders.entries == sum(len(o.entries) for o in _state._orders._by_id.values()) <= 300
+    assert 0 < len(_state._orders) < 10  # the latest rows, 50-59 entries each
+    # An order carried over to a row's next version replaces the old one in the count.
+    row = rows[-1]
+    top_decayed(row, T0 + 1, HL, 5)
+    before = _state._orders.entries
+    changed = dict(row) | {"i0": [100.0, T0 + 1]}
+    _state.derive_order(row, changed, ["i0"], HL)
+    assert _state._orders.entries == before and _state._orders.get(id(row)) is None
+    assert top_decayed(changed, T0 + 2, HL, 5) == reference(changed, T0 + 2, 5)
 
 
 def test_best_first_matches_a_full_sort() -> None:
