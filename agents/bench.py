@@ -669,6 +669,9 @@ def run_soak(events: int, users: int, items: int, partitions: int, out_dir: Path
                 if time.monotonic() >= next_memory:  # which part grows, if memory does
                     breakdown.append({"events": done, **_memory(settings)})
                     next_memory = time.monotonic() + 30
+                    if not console.is_terminal:  # a log file gets no progress bar: a line every 30 s instead
+                        console.print(f"soak: produced {produced[0]:,} of {total:,}, worker committed {done:,} "
+                                      f"of {total - items:,}, RSS {breakdown[-1].get('rss_mb', 0):,.0f} MB")
                 if not producer.is_alive() and _lag_zero(settings):
                     break
                 time.sleep(2)
