@@ -141,23 +141,20 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
     counts = taste.affinity(hist, catalogue, cfg)
     scores: dict[str, float] = {}
     cats: dict[str, str] = {}
-    masses: dict[str, float] = {}
+    terms: dict[str, tuple[float, float]] = {}  # taste.terms per category, read once per list
 
-    def mass(category: str) -> float:
-        m = masses.get(category)
-        if m is None:
-            found = trending.total(lists.store, category, lists.now_ms, cfg)
-            if found is None:  # a list stored before totals were kept: the popularity of its top items
-                found = sum(w for _, w in lists.top(category, lists.n))
-            m = masses[category] = found
-        return m
+    def terms_of(category: str) -> tuple[float, float]:
+        found = terms.get(category)
+        if found is None:
+            mass = trending.total(lists.store, category, lists.now_ms, cfg)
+            if mass is None:  # a list stored before totals were kept: the popularity of its top items
+                mass = sum(w for _, w in lists.top(category, lists.n))
+            found = terms[category] = taste.terms(counts, category, mass, cfg)
+        return found
 
     pools: list[tuple[str | None, list[tuple[str, float]]]] = [
         (c, lists.top(c, cfg.candidates_per_source)) for c in taste.top_categories(counts, cfg.taste_categories)]
     pools.append((None, lists.top(None, cfg.candidates_per_source)))
-    # taste.score(counts, cat, w, mass(cat), cfg), inlined with its two per-category terms read once:
-    # (count + alpha) * w / (mass + beta), the same arithmetic in the same order.
-    terms: dict[str, tuple[float, float]] = {}
     for category, pool in pools:
         for item, w in pool:
             if item in seen or item in scores:
@@ -169,10 +166,8 @@ def _taste(lists: _Trending, catalogue: Mapping[str, ItemInfo], hist: list[list]
                     continue
             else:
                 cat = category
-            term = terms.get(cat)
-            if term is None:
-                term = terms[cat] = (counts.get(cat, 0.0) + cfg.taste_alpha, mass(cat) + cfg.taste_beta)
-            scores[item] = term[0] * w / term[1] if term[1] > 0 else 0.0
+            affinity, mass = terms_of(cat)
+            scores[item] = affinity * w / mass if mass > 0 else 0.0
             cats[item] = cat
     def explain(item: str) -> str:
         cat = cats[item]

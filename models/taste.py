@@ -32,10 +32,8 @@ def top_categories(counts: Mapping[str, float], n: int) -> list[str]:
     return [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def score(counts: Mapping[str, float], category: str, popularity: float, category_mass: float,
-          cfg: ModelConfig) -> float:
-    """Unnormalised ``P(item | user)`` for an item of ``category`` with the given decayed popularity."""
-    mass = category_mass + cfg.taste_beta
-    if mass <= 0:
-        return 0.0
-    return (counts.get(category, 0.0) + cfg.taste_alpha) * popularity / mass
+def terms(counts: Mapping[str, float], category: str, category_mass: float,
+          cfg: ModelConfig) -> tuple[float, float]:
+    """``(affinity, mass)`` of a category: an item of it with decayed popularity ``p`` scores ``affinity * p / mass``
+    (0 when ``mass <= 0``), the unnormalised ``P(item | user)``. Per category, so a list computes it once."""
+    return counts.get(category, 0.0) + cfg.taste_alpha, category_mass + cfg.taste_beta
