@@ -62,6 +62,7 @@ def model_config(settings: Settings) -> ModelConfig:
         k=settings.rec_k,
         max_per_category=settings.rec_max_per_category,
         debounce_ms=settings.rec_debounce_ms,
+        recommend=settings.rec_enabled,
         source_weights=source_weights(settings),
     )
 

@@ -6,6 +6,9 @@ machine; absolute numbers are not. Rows:
 - raw consume: a confluent-kafka consume loop over the same pre-produced events (the ceiling);
 - faust forward: a plain Faust agent that forwards each event with one send (the yardstick);
 - pipeline: the SocialPulse worker (decode, validate, learn, recommend, send), metrics on and off;
+- pipeline, no lists: the worker learning and running marketing without building lists
+  (``SOCIALPULSE_REC_ENABLED=false``); against the pipeline run it splits a worker's time into a cost per
+  event and a cost per list;
 - pipeline x2: two workers sharing the partitions;
 - latency: open loop at fixed offered rates, produce time -> recommendation produce time (the contract's
   2,000 events/s, and any slower rates asked for, to show the latency of a worker that keeps up).
@@ -48,7 +51,8 @@ class BenchConfig:
     seed: int = 7
     out_dir: Path = Path("reports")
     bootstrap: str | None = None  # None: start a local broker for the run
-    runs: tuple[str, ...] = ("raw", "forward", "pipeline", "pipeline_nometrics", "pipeline_x2", "latency")
+    runs: tuple[str, ...] = ("raw", "forward", "pipeline", "pipeline_no_lists", "pipeline_nometrics", "pipeline_x2",
+                             "latency")
     worker_log_level: str = "WARNING"  # of the worker processes (their logs are kept in the run's folder)
     capacity_p99_ms: float = 50.0  # the "capacity" run: highest offered load whose p99 stays under this
     capacity_range: tuple[float, float] = (100.0, 2_000.0)  # events/s searched by the "capacity" run
@@ -127,6 +131,34 @@ def fresh_settings(base: Settings, work: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"topic_prefix": f"bench{tag}.", "app_id": f"bench-{tag}", "data_dir": work / tag}
     values.update(overrides)
     return base.model_copy(update=values)
+
+
+NO_LISTS = "pipeline, no lists"
+
+
+@dataclass(frozen=True)
+class ListCost:
+    """A worker's time split as ``seconds per event = per_event_s + per_list_s * lists per event``."""
+
+    per_event_s: float  # everything but building lists: decode, learn, marketing, state, sends, Faust
+    per_list_s: float
+
+    @classmethod
+    def of(cls, pipeline: RunResult, fewer: RunResult) -> ListCost | None:
+        """From two runs of one workload that differ only in how many lists they build; None if they don't."""
+        l1, l2 = pipeline.extra.get("lists_per_event"), fewer.extra.get("lists_per_event")
+        if l1 is None or l2 is None or not pipeline.events_per_s or not fewer.events_per_s:
+            return None
+        t1, t2 = 1.0 / pipeline.events_per_s, 1.0 / fewer.events_per_s
+        if l1 - l2 < 0.05:  # too close to tell the two costs apart
+            return None
+        per_list = (t1 - t2) / (l1 - l2)
+        return cls(per_event_s=t1 - per_list * l1, per_list_s=per_list)
+
+    def rate(self, lists_per_event: float) -> float:
+        """Events/s a worker would process building this many lists per event."""
+        t = self.per_event_s + self.per_list_s * lists_per_event
+        return 1.0 / t if t > 0 else float("inf")
 
 
 def _behaviour_count(workload: Workload) -> int:
@@ -513,6 +545,9 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
         if "pipeline" in cfg.runs:
             results.append(measure_processes("pipeline (1 worker)", "socialpulse.agents.worker",
                                              [fresh_settings(base, work)], workload, work))
+        if "pipeline_no_lists" in cfg.runs:
+            results.append(measure_processes(NO_LISTS, "socialpulse.agents.worker",
+                                             [fresh_settings(base, work, rec_enabled=False)], workload, work))
         if "pipeline_nometrics" in cfg.runs:
             results.append(measure_processes("pipeline, metrics off", "socialpulse.agents.worker",
                                              [fresh_settings(base, work, metrics_enabled=False)], workload, work))
@@ -573,7 +608,21 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
             tried = ", ".join(f"{rate} ev/s: {p99:.0f} ms" for rate, p99 in r.extra["probes"])
             verdict = f"{r.events_per_s:.0f} events/s" if r.events_per_s else "below the lowest rate tried"
             console.print(f"{r.name}: {verdict} (p99 of each latency run tried: {tried})")
+    _print_list_cost(results, forward, console)
     console.print(f"results: {out / 'bench.json'}; plots in {out}/")
+
+
+def _print_list_cost(results: list[RunResult], forward: RunResult | None, console: Any) -> None:
+    pipeline = next((r for r in results if r.name == "pipeline (1 worker)"), None)
+    no_lists = next((r for r in results if r.name == NO_LISTS), None)
+    cost = ListCost.of(pipeline, no_lists) if pipeline and no_lists else None
+    if cost is None:
+        return
+    line = (f"one worker's time: {cost.per_event_s * 1e6:.0f} us per event plus {cost.per_list_s * 1e6:.0f} us per "
+            f"list; without lists: {cost.rate(0.0):.0f} events/s")
+    if forward and forward.events_per_s:
+        line += f" ({cost.rate(0.0) / forward.events_per_s:.2f} of the forwarding agent)"
+    console.print(line)
 
 
 def _bar_chart(results: list[RunResult], path: Path) -> None:

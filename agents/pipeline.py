@@ -145,8 +145,11 @@ def recommend(
     model_versions: Mapping[str, str] | None = None,
     on_error: OnError | None = None,
 ) -> Recommendation | None:
-    """Candidates -> filter -> diversify -> rank, or None while the user is within the debounce window."""
-    if not user_state.should_recommend(store, user_id, event_ts, cfg):
+    """Candidates -> filter -> diversify -> rank, or None while the user is within the debounce window.
+
+    None always when ``cfg.recommend`` is off.
+    """
+    if not cfg.recommend or not user_state.should_recommend(store, user_id, event_ts, cfg):
         return None
     context = ranking.Context.of(store, catalogue, user_id, on_scorer_error=on_error)
     try:

@@ -87,6 +87,7 @@ class ModelConfig:
     max_referrals: int = 50  # items a user reached via someone's share (purchase attribution)
     attribution_window_ms: int = 7 * _DAY_MS  # a purchase within this of a shared click credits the sharer
     debounce_ms: int = 2_000  # minimum event time between two recommendations for one user
+    recommend: bool = True  # False: learn from events, build no lists (what the bench's no-lists run measures)
     # Work per request: each bound below caps what one generate() call reads or keeps.
     similar_users: int = 20  # neighbours used by user-CF
     cf_candidate_users: int = 12  # users whose profiles user-CF reads per request (most shared items first)

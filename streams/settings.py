@@ -95,6 +95,9 @@ class Settings(BaseModel):
     rec_k: int = Field(10, ge=1, description="Items per recommendation.")
     rec_max_per_category: int = Field(3, ge=1, description="Diversity cap: items per category in one list.")
     rec_debounce_ms: int = Field(200, ge=0, description="Min milliseconds between recommendations per user.")
+    rec_enabled: bool = Field(
+        True, description="Build and send recommendation lists; false: the worker learns and runs marketing but "
+                          "builds no lists (`socialpulse bench` measures what lists cost with it).")
     rec_source_weights: str = Field(
         "",
         pattern=r"^[a-z_]+=[0-9.eE+-]+(,[a-z_]+=[0-9.eE+-]+)*$|^$",

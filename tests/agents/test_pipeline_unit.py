@@ -44,6 +44,23 @@ def test_replay_completes_marketing_keys_a_crash_did_not_persist() -> None:
     assert {k: repr(v) for k, v in partial.items()} == {k: repr(v) for k, v in whole.items()}
 
 
+def test_lists_turned_off_still_learn() -> None:
+    """SOCIALPULSE_REC_ENABLED=false (the bench's no-lists run): the same state, no list."""
+    on: dict = {}
+    off: dict = {}
+    pipeline.on_click(on, CATALOGUE, click(1, "u", "a"), 0, T0, CFG)
+    out = pipeline.on_click(off, CATALOGUE, click(1, "u", "a"), 0, T0,
+                            model_config(Settings(rec_debounce_ms=0, rec_enabled=False)))
+    assert out.recommendations == []
+
+    def without_lists(store: dict) -> dict:  # what only a list writes: the recent lists, the time of the last
+        return {k: repr({**v, "rec": None} if k == "u:u" else v) for k, v in store.items()
+                if not k.startswith(pipeline.RECENT_RECS)}
+
+    assert on["u:u"]["rec"] is not None and off["u:u"]["rec"] is None
+    assert without_lists(off) == without_lists(on)
+
+
 def test_out_of_stock_never_recommended() -> None:
     store: dict = {}
     out = pipeline.on_click(store, CATALOGUE, click(1, "u", "a"), 0, T0, CFG)
