@@ -585,6 +585,10 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
     data = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
             "results": [{**asdict(r), "extra": {k: v for k, v in r.extra.items() if not k.startswith("_")}}
                         for r in results]}
+    cost = list_cost(results)
+    if cost is not None:
+        data["list_cost"] = {"per_event_us": cost.per_event_s * 1e6, "per_list_us": cost.per_list_s * 1e6,
+                             "events_per_s_without_lists": cost.rate(0.0)}
     reports.write_json(data, out / "bench.json")
     latencies = [r for r in results if r.name.startswith("latency")]
     for n, (latency, rate) in enumerate(zip(latencies, cfg.rates, strict=False)):
@@ -608,16 +612,19 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
             tried = ", ".join(f"{rate} ev/s: {p99:.0f} ms" for rate, p99 in r.extra["probes"])
             verdict = f"{r.events_per_s:.0f} events/s" if r.events_per_s else "below the lowest rate tried"
             console.print(f"{r.name}: {verdict} (p99 of each latency run tried: {tried})")
-    _print_list_cost(results, forward, console)
+    if cost is not None:
+        _print_list_cost(cost, forward, console)
     console.print(f"results: {out / 'bench.json'}; plots in {out}/")
 
 
-def _print_list_cost(results: list[RunResult], forward: RunResult | None, console: Any) -> None:
+def list_cost(results: list[RunResult]) -> ListCost | None:
+    """The split of one worker's time, when the results hold the pipeline run and the no-lists run."""
     pipeline = next((r for r in results if r.name == "pipeline (1 worker)"), None)
     no_lists = next((r for r in results if r.name == NO_LISTS), None)
-    cost = ListCost.of(pipeline, no_lists) if pipeline and no_lists else None
-    if cost is None:
-        return
+    return ListCost.of(pipeline, no_lists) if pipeline and no_lists else None
+
+
+def _print_list_cost(cost: ListCost, forward: RunResult | None, console: Any) -> None:
     line = (f"one worker's time: {cost.per_event_s * 1e6:.0f} us per event plus {cost.per_list_s * 1e6:.0f} us per "
             f"list; without lists: {cost.rate(0.0):.0f} events/s")
     if forward and forward.events_per_s:

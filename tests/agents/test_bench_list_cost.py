@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
+from pathlib import Path
+
 import pytest
 
 from socialpulse.agents.bench import NO_LISTS, ListCost, RunResult
@@ -27,3 +31,22 @@ def test_no_split_when_the_runs_do_not_differ_in_lists(counted: bool) -> None:
     if not counted:
         fewer.extra.clear()  # a run that did not count its lists
     assert ListCost.of(_run("pipeline (1 worker)", 180, 650, 0.60), fewer) is None
+
+
+def test_report_prints_and_keeps_the_split(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from socialpulse.agents.bench import BenchConfig, _report
+    from socialpulse.streams import reports
+
+    results = [RunResult("faust forward (one send per event)", 40_000, 0.0, 5_000.0),
+               _run("pipeline (1 worker)", 180, 650, 0.60), _run(NO_LISTS, 180, 650, 0.0)]
+    text = io.StringIO()
+    console = Console(file=text, width=200)
+    _report(BenchConfig(out_dir=tmp_path), results, console, reports)
+    saved = json.loads((tmp_path / "bench.json").read_text())["list_cost"]
+    assert saved["per_event_us"] == pytest.approx(180)
+    assert saved["per_list_us"] == pytest.approx(650)
+    assert saved["events_per_s_without_lists"] == pytest.approx(1e6 / 180)
+    assert "180 us per event plus 650 us per list; without lists: 5556 events/s (1.11 of the forwarding agent)" \
+        in text.getvalue()
