@@ -133,6 +133,8 @@ def fresh_settings(base: Settings, work: Path, **overrides: Any) -> Settings:
     return base.model_copy(update=values)
 
 
+# Run names the list-cost split finds its two runs by.
+ONE_WORKER = "pipeline (1 worker)"
 NO_LISTS = "pipeline, no lists"
 
 
@@ -543,7 +545,7 @@ def run_bench(cfg: BenchConfig) -> list[RunResult]:
             results.append(measure_processes("faust forward (one send per event)", "socialpulse.agents.forwarder",
                                              [fresh_settings(base, work)], workload, work))
         if "pipeline" in cfg.runs:
-            results.append(measure_processes("pipeline (1 worker)", "socialpulse.agents.worker",
+            results.append(measure_processes(ONE_WORKER, "socialpulse.agents.worker",
                                              [fresh_settings(base, work)], workload, work))
         if "pipeline_no_lists" in cfg.runs:
             results.append(measure_processes(NO_LISTS, "socialpulse.agents.worker",
@@ -619,7 +621,7 @@ def _report(cfg: BenchConfig, results: list[RunResult], console: Any, reports: A
 
 def list_cost(results: list[RunResult]) -> ListCost | None:
     """The split of one worker's time, when the results hold the pipeline run and the no-lists run."""
-    pipeline = next((r for r in results if r.name == "pipeline (1 worker)"), None)
+    pipeline = next((r for r in results if r.name == ONE_WORKER), None)
     no_lists = next((r for r in results if r.name == NO_LISTS), None)
     return ListCost.of(pipeline, no_lists) if pipeline and no_lists else None
 

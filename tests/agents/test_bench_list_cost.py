@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from socialpulse.agents.bench import NO_LISTS, ListCost, RunResult
+from socialpulse.agents.bench import NO_LISTS, ONE_WORKER, ListCost, RunResult
 
 
 def _run(name: str, per_event_us: float, per_list_us: float, lists_per_event: float) -> RunResult:
@@ -17,7 +17,7 @@ def _run(name: str, per_event_us: float, per_list_us: float, lists_per_event: fl
 
 
 def test_recovers_both_costs_from_two_runs() -> None:
-    cost = ListCost.of(_run("pipeline (1 worker)", 180, 650, 0.60), _run(NO_LISTS, 180, 650, 0.0))
+    cost = ListCost.of(_run(ONE_WORKER, 180, 650, 0.60), _run(NO_LISTS, 180, 650, 0.0))
     assert cost is not None
     assert cost.per_event_s == pytest.approx(180e-6)
     assert cost.per_list_s == pytest.approx(650e-6)
@@ -30,7 +30,7 @@ def test_no_split_when_the_runs_do_not_differ_in_lists(counted: bool) -> None:
     fewer = _run(NO_LISTS, 180, 650, 0.58)
     if not counted:
         fewer.extra.clear()  # a run that did not count its lists
-    assert ListCost.of(_run("pipeline (1 worker)", 180, 650, 0.60), fewer) is None
+    assert ListCost.of(_run(ONE_WORKER, 180, 650, 0.60), fewer) is None
 
 
 def test_report_prints_and_keeps_the_split(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_report_prints_and_keeps_the_split(tmp_path: Path) -> None:
     from socialpulse.streams import reports
 
     results = [RunResult("faust forward (one send per event)", 40_000, 0.0, 5_000.0),
-               _run("pipeline (1 worker)", 180, 650, 0.60), _run(NO_LISTS, 180, 650, 0.0)]
+               _run(ONE_WORKER, 180, 650, 0.60), _run(NO_LISTS, 180, 650, 0.0)]
     text = io.StringIO()
     console = Console(file=text, width=200)
     _report(BenchConfig(out_dir=tmp_path), results, console, reports)
